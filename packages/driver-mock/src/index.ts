@@ -1,0 +1,7 @@
+export { mockDriver, type MockDriverOptions } from './driver.js'
+export { MockIommuUnit } from './unit.js'
+export { MockPagingDomain, type MockPagingConfig } from './domains/paging-domain.js'
+export { MockBlockedDomain } from './domains/blocked-domain.js'
+export { MockDeviceState, mockState } from './device-state.js'
+export { MockPageTable, MOCK_PT_PAGE_SHIFT, MOCK_PT_TABLE_BYTES, type WalkResult } from './pagetable/mock-page-table.js'
+export * from './constants.js'

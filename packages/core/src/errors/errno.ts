@@ -1,0 +1,33 @@
+/** Linux errno numbers (asm-generic/errno-base.h, errno.h) for every code iommufd can return. */
+export const ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  EIO: 5,
+  ENXIO: 6,
+  E2BIG: 7,
+  EBADF: 9,
+  ENOMEM: 12,
+  EFAULT: 14,
+  EBUSY: 16,
+  EEXIST: 17,
+  ENODEV: 19,
+  EINVAL: 22,
+  ENOTTY: 25,
+  ENOSPC: 28,
+  ESPIPE: 29,
+  ERANGE: 34,
+  EDEADLOCK: 35,
+  EMSGSIZE: 90,
+  EOPNOTSUPP: 95,
+  EADDRINUSE: 98,
+  EOVERFLOW: 75,
+  EBADFD: 77,
+} as const
+
+export type ErrnoCode = keyof typeof ERRNO
+
+const BY_NUMBER = new Map<number, ErrnoCode>(Object.entries(ERRNO).map(([k, v]) => [v, k as ErrnoCode]))
+
+export function errnoCode(errno: number): ErrnoCode | undefined {
+  return BY_NUMBER.get(Math.abs(errno))
+}

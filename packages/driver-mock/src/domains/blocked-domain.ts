@@ -1,0 +1,23 @@
+import type { Device, IommuDomain, IommuUnit } from '@iommu-sim/core'
+import { mockState } from '../device-state.js'
+
+/** The static blocking domain (the mock's default and blocked domain): every DMA faults. */
+export class MockBlockedDomain implements IommuDomain {
+  readonly type = 'blocked' as const
+  readonly pgsizeBitmap = 0n
+  readonly aperture = { start: 0n, end: 0n }
+
+  constructor(readonly unit: IommuUnit) {}
+
+  attachDev(dev: Device): void {
+    mockState(dev).rid = this
+  }
+
+  setDevPasid(dev: Device, pasid: number): void {
+    const st = mockState(dev)
+    st.pasids.delete(pasid)
+    st.reservedPasidArmed = false
+  }
+
+  free(): void {}
+}

@@ -1,0 +1,102 @@
+import { DmaFault, IOMMU_READ, IOMMU_WRITE, fail, type Device, type DirtyOps, type IommuDomain, type IommuUnit, type Translation } from '@iommu-sim/core'
+import type { PhysicalMemory } from '@iommu-sim/hw-models'
+import { IOMMU_TEST_PASID_RESERVED, MOCK_FLAGS_DEVICE_NO_DIRTY } from '../constants.js'
+import { mockState } from '../device-state.js'
+import { MockPageTable, type WalkResult } from '../pagetable/mock-page-table.js'
+
+export interface MockPagingConfig {
+  readonly pgsizeBitmap: bigint
+  readonly aperture: { readonly start: bigint; readonly end: bigint }
+  /** Table levels (root = levels - 1). */
+  readonly levels: number
+  readonly dirtyTracking: boolean
+}
+
+const walk: WalkResult = { pa: 0, size: 0, iova: 0, readable: false, writable: false, entryPa: 0 }
+const MAX_IOVA = 2 ** 53
+
+/** A mock paging domain (IOMMU_DOMAIN_UNMANAGED) over a real page table in host memory. */
+export class MockPagingDomain implements IommuDomain {
+  readonly type = 'paging' as const
+  readonly pgsizeBitmap: bigint
+  readonly aperture: { readonly start: bigint; readonly end: bigint }
+  readonly dirtyOps?: DirtyOps
+  readonly pt: MockPageTable
+  /** Hardware dirty tracking switched on (only meaningful with dirtyOps). */
+  trackingEnabled = false
+
+  constructor(
+    readonly unit: IommuUnit,
+    memory: PhysicalMemory,
+    config: MockPagingConfig,
+  ) {
+    this.pgsizeBitmap = config.pgsizeBitmap
+    this.aperture = config.aperture
+    this.pt = new MockPageTable(memory, config.levels)
+    if (config.dirtyTracking) {
+      this.dirtyOps = {
+        setDirtyTracking: (enabled) => {
+          this.trackingEnabled = enabled
+        },
+        readAndClearDirty: (iova, size, flags, record) => {
+          this.pt.readAndClearDirty(Number(iova), Number(size), (flags & 1) !== 0, (i, n) => record(BigInt(i), BigInt(n)))
+        },
+      }
+    }
+  }
+
+  attachDev(dev: Device): void {
+    if (this.dirtyOps !== undefined && (dev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) {
+      throw fail('EINVAL', 'attach_dev', 'a dirty-tracking domain cannot attach to a NO_DIRTY device')
+    }
+    mockState(dev).rid = this
+  }
+
+  setDevPasid(dev: Device, pasid: number): void {
+    const st = mockState(dev)
+    if (pasid === IOMMU_TEST_PASID_RESERVED) {
+      // The selftest's one-shot failure: the second non-blocking attach on this PASID fails.
+      if (st.reservedPasidArmed) {
+        st.reservedPasidArmed = false
+        throw fail('ENOMEM', 'set_dev_pasid', `PASID ${pasid} injected failure`)
+      }
+      st.reservedPasidArmed = true
+    }
+    if (this.dirtyOps !== undefined && (dev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) {
+      throw fail('EINVAL', 'set_dev_pasid', 'a dirty-tracking domain cannot attach to a NO_DIRTY device')
+    }
+    st.pasids.set(pasid, this)
+  }
+
+  mapPages(iova: bigint, paddr: bigint, pgsize: bigint, pgcount: number, prot: number): void {
+    const end = iova + pgsize * BigInt(pgcount)
+    if (end > BigInt(MAX_IOVA) || end - 1n > this.aperture.end) throw fail('ERANGE', 'map_pages', `iova 0x${iova.toString(16)} beyond the page table`)
+    const ok = this.pt.map(Number(iova), Number(paddr), Number(pgsize), pgcount, (prot & IOMMU_READ) !== 0, (prot & IOMMU_WRITE) !== 0)
+    if (!ok) throw fail('EADDRINUSE', 'map_pages', `iova 0x${iova.toString(16)} is already mapped`)
+  }
+
+  unmapPages(iova: bigint, pgsize: bigint, pgcount: number): bigint {
+    return BigInt(this.pt.unmap(Number(iova), Number(pgsize) * pgcount))
+  }
+
+  iovaToPhys(iova: bigint): bigint {
+    if (iova >= BigInt(MAX_IOVA) || this.pt.lookup(Number(iova), walk) === 0) return -1n
+    return BigInt(walk.pa)
+  }
+
+  /** What the mock hardware does for a DMA through this domain. */
+  translate(dev: Device, pasid: number | undefined, iova: bigint, write: boolean, out: Translation): void {
+    const n = Number(iova)
+    if (iova >= BigInt(MAX_IOVA) || this.pt.lookup(n, walk) === 0) {
+      throw new DmaFault({ reason: 'translation', iova, deviceId: dev.id, pasid, write })
+    }
+    if (write ? !walk.writable : !walk.readable) throw new DmaFault({ reason: 'permission', iova, deviceId: dev.id, pasid, write })
+    if (write && this.trackingEnabled) this.pt.markDirty(n)
+    out.pa = walk.pa
+    out.length = walk.size
+  }
+
+  free(): void {
+    this.pt.free()
+  }
+}

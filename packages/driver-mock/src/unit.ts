@@ -1,0 +1,121 @@
+import {
+  DmaFault,
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_ALLOC_PASID,
+  IOMMU_HWPT_DATA_NONE,
+  IOMMU_HW_INFO_TYPE_DEFAULT,
+  fail,
+  type Device,
+  type HostServices,
+  type IommuCap,
+  type IommuDomain,
+  type IommuUnit,
+  type ResvRegion,
+  type Translation,
+  type UserData,
+} from '@iommu-sim/core'
+import * as M from './constants.js'
+import { MockDeviceState, mockState } from './device-state.js'
+import { MockBlockedDomain } from './domains/blocked-domain.js'
+import { MockPagingDomain } from './domains/paging-domain.js'
+
+const PAGING_FLAGS = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID
+
+/** HUGE-format IOVA space: the page table's own range, capped at 2^53 by JS number precision. */
+const HUGE_APERTURE_END = (1n << 53n) - 1n
+
+/** One instance of the selftest mock IOMMU (drivers/iommu/iommufd/selftest.c). */
+export class MockIommuUnit implements IommuUnit {
+  readonly driverName = 'mock'
+  readonly blockedDomain: MockBlockedDomain
+
+  constructor(
+    readonly name: string,
+    private readonly host: HostServices,
+  ) {
+    this.blockedDomain = new MockBlockedDomain(this)
+  }
+
+  probeDevice(dev: Device): void {
+    if ((dev.flags & ~M.MOCK_DEVICE_FLAGS) !== 0) {
+      throw fail('EINVAL', 'probe_device', `unknown mock device flags 0x${dev.flags.toString(16)}`)
+    }
+    dev.driverData = new MockDeviceState(this.blockedDomain)
+  }
+
+  capable(dev: Device, cap: IommuCap): boolean {
+    switch (cap) {
+      case 'CACHE_COHERENCY':
+        return true
+      case 'DIRTY_TRACKING':
+        return (dev.flags & M.MOCK_FLAGS_DEVICE_NO_DIRTY) === 0
+      default:
+        return false
+    }
+  }
+
+  hwInfo(_dev: Device, type: number): { type: number; data: Uint8Array } {
+    if (type !== IOMMU_HW_INFO_TYPE_DEFAULT && type !== M.IOMMU_HW_INFO_TYPE_SELFTEST) {
+      throw fail('EOPNOTSUPP', 'hw_info', `hw info type 0x${type.toString(16)} not supported`)
+    }
+    const data = new Uint8Array(M.IOMMU_TEST_HW_INFO_SIZE)
+    new DataView(data.buffer).setUint32(4, M.IOMMU_HW_INFO_SELFTEST_REGVAL, true) // flags = 0, test_reg
+    return { type: M.IOMMU_HW_INFO_TYPE_SELFTEST, data }
+  }
+
+  maxPasidLog2(dev: Device): number {
+    if ((dev.flags & M.MOCK_FLAGS_DEVICE_PASID) !== 0) return M.MOCK_PASID_WIDTH
+    return dev.pasidBits
+  }
+
+  domainAllocPagingFlags(dev: Device, flags: number, userData: UserData | undefined): IommuDomain {
+    const op = 'domain_alloc_paging_flags'
+    const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0
+    if ((flags & ~PAGING_FLAGS) !== 0 || (dirty && (dev.flags & M.MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0)) {
+      throw fail('EOPNOTSUPP', op, `unsupported flags 0x${flags.toString(16)}`)
+    }
+    let pagetableType = M.MOCK_IOMMUPT_DEFAULT
+    if (userData !== undefined) {
+      if (userData.type !== M.IOMMU_HWPT_DATA_SELFTEST && userData.type !== IOMMU_HWPT_DATA_NONE) {
+        throw fail('EOPNOTSUPP', op, `data type 0x${userData.type.toString(16)} not supported`)
+      }
+      const cfg = userData.copyStruct(M.IOMMU_HWPT_DATA_SELFTEST, M.IOMMU_HWPT_SELFTEST_SIZE, M.IOMMU_HWPT_SELFTEST_MIN, op)
+      pagetableType = new DataView(cfg.buffer).getUint32(4, true)
+    }
+    if (pagetableType === M.MOCK_IOMMUPT_DEFAULT) {
+      // The default format stores only 2 KiB leaves and its aperture is forced to the mock range.
+      return new MockPagingDomain(this, this.host.memory, {
+        pgsizeBitmap: BigInt(M.MOCK_PAGE_SIZE),
+        aperture: { start: M.MOCK_APERTURE_START, end: M.MOCK_APERTURE_LAST },
+        levels: 3,
+        dirtyTracking: dirty,
+      })
+    }
+    if (pagetableType === M.MOCK_IOMMUPT_HUGE) {
+      if (this.host.pageSize !== 4096) throw fail('EOPNOTSUPP', op, 'the HUGE mock format needs a 4 KiB host page size')
+      // Only 1 MiB leaves, plus PAGE_SIZE so iommufd accepts the domain.
+      return new MockPagingDomain(this, this.host.memory, {
+        pgsizeBitmap: BigInt(M.MOCK_HUGE_PAGE_SIZE) | BigInt(this.host.pageSize),
+        aperture: { start: 0n, end: HUGE_APERTURE_END },
+        levels: 5,
+        dirtyTracking: dirty,
+      })
+    }
+    throw fail('EOPNOTSUPP', op, `pagetable_type ${pagetableType} not supported`)
+  }
+
+  getResvRegions(dev: Device): readonly ResvRegion[] {
+    return dev.resvRegions
+  }
+
+  translate(dev: Device, pasid: number | undefined, iova: bigint, write: boolean, out: Translation): void {
+    const st = mockState(dev)
+    const domain = pasid === undefined ? st.rid : st.pasids.get(pasid)
+    if (domain instanceof MockPagingDomain) {
+      domain.translate(dev, pasid, iova, write, out)
+      return
+    }
+    throw new DmaFault({ reason: 'blocked', iova, deviceId: dev.id, pasid, write })
+  }
+}
