@@ -46,6 +46,7 @@ export class MockPagingDomain implements IommuDomain {
   }
 
   attachDev(dev: Device): void {
+    if (dev.iommu !== this.unit) throw fail('EINVAL', 'attach_dev', `domain of ${this.unit.name} cannot attach a device behind ${dev.iommu.name}`)
     if (this.dirtyOps !== undefined && (dev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) {
       throw fail('EINVAL', 'attach_dev', 'a dirty-tracking domain cannot attach to a NO_DIRTY device')
     }
@@ -53,6 +54,7 @@ export class MockPagingDomain implements IommuDomain {
   }
 
   setDevPasid(dev: Device, pasid: number): void {
+    if (dev.iommu !== this.unit) throw fail('EINVAL', 'set_dev_pasid', `domain of ${this.unit.name} cannot attach a device behind ${dev.iommu.name}`)
     const st = mockState(dev)
     if (pasid === IOMMU_TEST_PASID_RESERVED) {
       // The selftest's one-shot failure: the second non-blocking attach on this PASID fails.
