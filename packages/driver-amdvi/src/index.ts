@@ -1,0 +1,3 @@
+// AMD-Vi driver: not implemented yet. This package reserves the name and the folder; nothing here
+// pretends to work.
+export {}

@@ -1,0 +1,1 @@
+export { describeIommuDriver, type DescribeIommuDriverOptions, type DriverCapability } from './describe-iommu-driver.js'
