@@ -1,4 +1,4 @@
-import type { Device, IommuDomain } from '@iommu-sim/core'
+import type { Device, IommuDomain, Viommu } from '@iommu-sim/core'
 import { IOMMU_TEST_DEV_CACHE_DEFAULT, MOCK_DEV_CACHE_NUM } from './constants.js'
 
 /** What the mock IOMMU keeps per device (`struct mock_dev` + its translation state). */
@@ -11,6 +11,9 @@ export class MockDeviceState {
   readonly pasids = new Map<number, IommuDomain>()
   /** IOMMU_TEST_PASID_RESERVED: one-shot failure armed by the first attach. */
   reservedPasidArmed = false
+  /** The vIOMMU of the nested domain the RID is attached to, and the device's virt_id on it. */
+  viommu: Viommu | undefined
+  vdevId = 0n
 
   constructor(blocked: IommuDomain) {
     this.rid = blocked

@@ -5,7 +5,11 @@ import {
   IOMMU_HWPT_ALLOC_PASID,
   IOMMU_HWPT_DATA_NONE,
   IOMMU_HW_INFO_TYPE_DEFAULT,
+  IOMMU_NO_PASID,
+  Iommufd,
   fail,
+  type Viommu,
+  type ViommuOps,
   type Device,
   type HostServices,
   type IommuCap,
@@ -19,6 +23,8 @@ import * as M from './constants.js'
 import { MockDeviceState, mockState } from './device-state.js'
 import { MockBlockedDomain } from './domains/blocked-domain.js'
 import { MockPagingDomain } from './domains/paging-domain.js'
+import { MockNestedDomain } from './domains/nested-domain.js'
+import { allocMockNested, initMockViommu, mockViommuOps } from './viommu.js'
 
 const PAGING_FLAGS = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID
 
@@ -29,12 +35,14 @@ const HUGE_APERTURE_END = (1n << 53n) - 1n
 export class MockIommuUnit implements IommuUnit {
   readonly driverName = 'mock'
   readonly blockedDomain: MockBlockedDomain
+  private readonly viommuOps: ViommuOps
 
   constructor(
     readonly name: string,
     private readonly host: HostServices,
   ) {
     this.blockedDomain = new MockBlockedDomain(this)
+    this.viommuOps = mockViommuOps(() => host.memory, host.pageSize)
   }
 
   probeDevice(dev: Device): void {
@@ -105,6 +113,28 @@ export class MockIommuUnit implements IommuUnit {
     throw fail('EOPNOTSUPP', op, `pagetable_type ${pagetableType} not supported`)
   }
 
+  domainAllocNested(_dev: Device, parent: IommuDomain, flags: number, userData: UserData): IommuDomain {
+    const op = 'domain_alloc_nested'
+    if ((flags & ~IOMMU_HWPT_ALLOC_PASID) !== 0) throw fail('EOPNOTSUPP', op, `unsupported flags 0x${flags.toString(16)}`)
+    return allocMockNested(this, parent, userData, undefined, op)
+  }
+
+  getViommuSize(_dev: Device, type: number): number {
+    return type === M.IOMMU_VIOMMU_TYPE_SELFTEST ? 256 : 0
+  }
+
+  viommuInit(viommu: Viommu, parent: IommuDomain, userData: UserData | undefined): void {
+    initMockViommu(viommu, parent, userData, this.host.memory, this.host.pageSize, this.viommuOps)
+  }
+
+
+  /** IOMMU_TEST_OP_TRIGGER_IOPF: a one-request page-request group (LAST_PAGE) from `dev`. */
+  triggerIopf(dev: Device, pasid: number, grpid: number, perm: number, addr: bigint): void {
+    const owner = dev.dmaOwner
+    if (!(owner instanceof Iommufd)) throw fail('ENODEV', 'IOMMU_TEST_OP_TRIGGER_IOPF', 'device is not bound')
+    owner.reportPageRequest(dev, pasid === IOMMU_NO_PASID ? undefined : pasid, { grpid, perm, addr, last: true })
+  }
+
   getResvRegions(dev: Device): readonly ResvRegion[] {
     return dev.resvRegions
   }
@@ -112,7 +142,7 @@ export class MockIommuUnit implements IommuUnit {
   translate(dev: Device, pasid: number | undefined, iova: bigint, write: boolean, out: Translation): void {
     const st = mockState(dev)
     const domain = pasid === undefined ? st.rid : st.pasids.get(pasid)
-    if (domain instanceof MockPagingDomain) {
+    if (domain instanceof MockPagingDomain || domain instanceof MockNestedDomain) {
       domain.translate(dev, pasid, iova, write, out)
       return
     }

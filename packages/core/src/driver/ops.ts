@@ -9,6 +9,8 @@
 import type { PhysicalMemory } from '@iommu-sim/hw-models'
 import type { Device } from '../host/device.js'
 import type { UserData, UserDataArray } from './user-data.js'
+import type { SelftestCall } from '../abi/selftest.js'
+import type { Viommu, Vdevice, HwQueue } from '../iommufd/viommu.js'
 
 /** Capabilities core asks about (`enum iommu_cap`). */
 export type IommuCap =
@@ -79,7 +81,13 @@ export interface IommuUnit {
   maxPasidLog2(dev: Device): number
   domainAllocPagingFlags(dev: Device, flags: number, userData: UserData | undefined): IommuDomain
   domainAllocNested?(dev: Device, parent: IommuDomain, flags: number, userData: UserData): IommuDomain
+  /** Size of the driver's vIOMMU struct for `type`; 0 = type unsupported (→ EOPNOTSUPP). */
   getViommuSize?(dev: Device, type: number): number
+  /**
+   * Initialises a vIOMMU on `parent` (the nest-parent domain): must set `viommu.ops`; may write
+   * outputs back through `userData`, register mmap regions, keep state in `viommu.driverData`.
+   */
+  viommuInit?(viommu: Viommu, parent: IommuDomain, userData: UserData | undefined): void
   getResvRegions(dev: Device): readonly ResvRegion[]
 
   /**
@@ -88,6 +96,15 @@ export interface IommuUnit {
    * `out`, or throws `DmaFault` (after recording the fault where the hardware would).
    */
   translate(dev: Device, pasid: number | undefined, iova: bigint, write: boolean, out: Translation): void
+
+  /**
+   * IOMMU_TEST_CMD (the kernel's selftest ops, drivers/iommu/iommufd/selftest.c). Optional: a
+   * host with no unit implementing it answers the command with ENOTTY. Decode `call.cmd`
+   * (struct iommu_test_cmd), run the op, write outputs into `call.cmd`; throw IommufdError to
+   * fail (nothing is written back then, unless the op called `call.respond()`). Returns the
+   * ioctl's non-negative result (0 for every op but those that return an fd).
+   */
+  selftest?(call: SelftestCall): number | void
 }
 
 /** Result slot reused across translations (no allocation per translation). */
@@ -131,4 +148,21 @@ export interface IommuDomain {
   enforceCacheCoherency?(): boolean
   cacheInvalidateUser?(array: UserDataArray): void
   free(): void
+}
+
+/** `struct iommufd_viommu_ops`: what a driver's vIOMMU can do. Missing ops → EOPNOTSUPP. */
+export interface ViommuOps {
+  /** Releases driver state; core frees the object afterwards. */
+  destroy?(viommu: Viommu): void
+  /** A nested domain (stage 1 owned by the guest) on this vIOMMU; flags ⊆ {PASID}. */
+  allocDomainNested?(viommu: Viommu, flags: number, userData: UserData): IommuDomain
+  /** Invalidation on behalf of the guest; must set `array.entryNum` to the entries handled. */
+  cacheInvalidate?(viommu: Viommu, array: UserDataArray): void
+  /** Non-zero: the driver keeps per-vDEVICE state and `vdeviceInit` is required. */
+  readonly vdeviceSize?: number
+  vdeviceInit?(vdev: Vdevice): void
+  /** Size of the driver's HW queue struct for `type`; 0 = unsupported. */
+  getHwQueueSize?(viommu: Viommu, type: number): number
+  /** Queue memory is pinned and physically contiguous from `basePa`. */
+  hwQueueInitPhys?(queue: HwQueue, index: number, basePa: number): void
 }

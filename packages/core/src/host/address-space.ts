@@ -5,11 +5,22 @@ import type { FrameBook } from './frame-book.js'
 export const PROT_READ = 1
 export const PROT_WRITE = 2
 
+interface DeviceMapping {
+  /** Frame mapped at `startVa`. */
+  readonly basePfn: number
+  readonly startVa: bigint
+  /** VMAs left of this mapping (munmap may split it); release runs when the last goes. */
+  pieces: number
+  readonly release: () => void
+}
+
 interface Vma {
   start: bigint
   /** exclusive */
   end: bigint
   prot: number
+  /** MMIO / driver memory mapped from a file (not owned by the process, never pinned). */
+  device?: DeviceMapping
 }
 
 export interface MmapOptions {
@@ -65,6 +76,19 @@ export class AddressSpace implements UserMemory {
     return start
   }
 
+  /**
+   * Maps physically contiguous memory the process does not own (an mmap of a driver region):
+   * [pa, pa + length) at a fresh VA; `release` runs when the mapping is fully unmapped.
+   */
+  mmapDevice(pa: number, length: number, prot: number, release: () => void): bigint {
+    const size = BigInt(length)
+    const start = (this.nextVa + BigInt(this.pageSize) - 1n) & ~this.pageMask
+    this.nextVa = start + size + BigInt(this.pageSize)
+    this.vmas.push({ start, end: start + size, prot, device: { basePfn: pa / this.pageSize, startVa: start, pieces: 1, release } })
+    this.vmas.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
+    return start
+  }
+
   munmap(va: bigint | number, length: bigint | number): void {
     const start = BigInt(va)
     const len = BigInt(length)
@@ -108,7 +132,7 @@ export class AddressSpace implements UserMemory {
    */
   pin(va: bigint, write: boolean): number {
     const vma = this.vmaAt(va)
-    if (vma === undefined || (write && (vma.prot & PROT_WRITE) === 0) || (vma.prot & PROT_READ) === 0) {
+    if (vma === undefined || vma.device !== undefined || (write && (vma.prot & PROT_WRITE) === 0) || (vma.prot & PROT_READ) === 0) {
       throw fail('EFAULT', 'pin_user_pages', `no ${write ? 'writable ' : ''}mapping at 0x${va.toString(16)}`)
     }
     const pfn = this.fault(va, vma)
@@ -130,8 +154,9 @@ export class AddressSpace implements UserMemory {
       const inPage = this.pageSize - Number(cur & this.pageMask)
       const n = Math.min(inPage, length - off)
       const vpn = Number(cur >> this.pageShift)
-      let pfn = this.pte.get(vpn)
-      if (pfn === undefined && what === 'write') pfn = this.fault(cur, this.vmaAt(cur)!)
+      const vma = this.vmaAt(cur)!
+      let pfn = vma.device !== undefined ? this.fault(cur, vma) : this.pte.get(vpn)
+      if (pfn === undefined && what === 'write') pfn = this.fault(cur, vma)
       if (pfn !== undefined) fn(pfn * this.pageSize + Number(cur & this.pageMask), off, n)
       off += n
     }
@@ -156,6 +181,7 @@ export class AddressSpace implements UserMemory {
   }
 
   private fault(va: bigint, vma: Vma): number {
+    if (vma.device !== undefined) return vma.device.basePfn + Number((va - vma.device.startVa) >> this.pageShift)
     const vpn = Number(va >> this.pageShift)
     const have = this.pte.get(vpn)
     if (have !== undefined) return have
@@ -196,8 +222,14 @@ export class AddressSpace implements UserMemory {
         next.push(v)
         continue
       }
-      if (v.start < start) next.push({ start: v.start, end: start, prot: v.prot })
-      if (v.end > end) next.push({ start: end, end: v.end, prot: v.prot })
+      const keep: Vma[] = []
+      if (v.start < start) keep.push({ ...v, end: start })
+      if (v.end > end) keep.push({ ...v, start: end })
+      next.push(...keep)
+      if (v.device !== undefined) {
+        v.device.pieces += keep.length - 1
+        if (v.device.pieces === 0) v.device.release()
+      }
     }
     this.vmas = next
     for (const [vpn, pfn] of this.pte) {

@@ -1,7 +1,7 @@
 import { ERRNO } from '../errors/errno.js'
 import { IommufdError, fail } from '../errors/iommufd-error.js'
 import { Iommufd } from '../iommufd/context.js'
-import { AddressSpace, type MmapOptions } from './address-space.js'
+import { AddressSpace, PROT_READ, PROT_WRITE, type MmapOptions } from './address-space.js'
 import { FileTable, OpenFile } from './files.js'
 import type { Host } from './host.js'
 import type { Device } from './device.js'
@@ -42,9 +42,17 @@ export class Process {
     }
   }
 
-  /** Anonymous private memory; returns the user VA. Throws on bad arguments (like a failed mmap). */
-  mmap(length: bigint | number, options: MmapOptions = {}): bigint {
-    return this.addressSpace.mmap(length, options)
+  /**
+   * Anonymous private memory, or — with `fd` — a shared mapping of a file's region (the vIOMMU
+   * MMIO pages an iommufd exposes at `offset`). Returns the user VA; throws IommufdError like a
+   * failed mmap (EBADF, EINVAL, ENXIO, EPERM).
+   */
+  mmap(length: bigint | number, options: MmapOptions & { readonly fd?: number; readonly offset?: bigint | number; readonly exec?: boolean } = {}): bigint {
+    if (options.fd === undefined) return this.addressSpace.mmap(length, options)
+    const file = this.files.get(options.fd)
+    if (!(file instanceof IommufdFile)) throw fail('EBADF', 'mmap', `fd ${options.fd} cannot be mapped`)
+    const { region, release } = file.ctx.mmapRegion(BigInt(options.offset ?? 0), Number(length), options.exec ?? false)
+    return this.addressSpace.mmapDevice(region.pa, region.length, options.prot ?? PROT_READ | PROT_WRITE, release)
   }
 
   munmap(va: bigint | number, length: bigint | number): void {
@@ -104,10 +112,10 @@ export class Process {
     return this.files.install(file)
   }
 
-  /** Process exit: close every file, drop all memory. */
+  /** Process exit: drop all memory, then close every file (Linux: exit_mm before exit_files). */
   exit(): void {
-    this.files.closeAll()
     this.addressSpace.clear()
+    this.files.closeAll()
   }
 
   /** Devices this process has open through VFIO. */

@@ -5,8 +5,10 @@ import type { IommufdDevice } from '../iommufd/device.js'
 import type { Device } from './device.js'
 import { OpenFile } from './files.js'
 import type { Process } from './process.js'
+import { iommufdIoctl as abiIommufdIoctl } from '../abi/iommufd-ioctl.js'
+import { vfioDeviceIoctl as abiVfioDeviceIoctl } from '../abi/vfio-ioctl.js'
 
-/** An open /dev/iommu. Its ioctls are decoded by the ABI layer registered with `setIommufdIoctl`. */
+/** An open /dev/iommu. Its ioctls are decoded by the ABI layer (abi/iommufd-ioctl.ts). */
 export class IommufdFile extends OpenFile {
   readonly kind = 'iommufd'
   constructor(readonly ctx: Iommufd) {
@@ -23,10 +25,12 @@ export class IommufdFile extends OpenFile {
 export type IoctlHandler = (ctx: Iommufd, proc: Process, request: number, arg: Uint8Array) => number
 export type DeviceIoctlHandler = (file: VfioDeviceFile, proc: Process, request: number, arg: Uint8Array) => number
 
-let iommufdIoctl: IoctlHandler = () => -25 // ENOTTY until the ABI layer is registered
-let vfioIoctl: DeviceIoctlHandler = () => -25
+// The ABI layer (abi/) decodes the kernel structs; wrapped so the import cycle with abi/ is only
+// followed at call time.
+let iommufdIoctl: IoctlHandler = (ctx, proc, request, arg) => abiIommufdIoctl(ctx, proc, request, arg)
+let vfioIoctl: DeviceIoctlHandler = (file, proc, request, arg) => abiVfioDeviceIoctl(file, proc, request, arg)
 
-/** Installs the ioctl decoders (the ABI layer registers itself when core's index loads). */
+/** Replaces the ioctl decoders (the defaults are the ABI layer's). */
 export function setIoctlHandlers(iommufd: IoctlHandler, vfio: DeviceIoctlHandler): void {
   iommufdIoctl = iommufd
   vfioIoctl = vfio

@@ -11,9 +11,11 @@ import type { Process } from '../host/process.js'
 import type { Device } from '../host/device.js'
 import { Pages } from '../ioas/pages.js'
 import { U64, type IovaRange } from '../ioas/ranges.js'
-import { UserData } from '../driver/user-data.js'
+import { UserData, UserDataArray } from '../driver/user-data.js'
 import { Ioas } from './ioas.js'
-import { HwptPaging, type Hwpt } from './hwpt.js'
+import { HwptNested, HwptPaging, type Hwpt } from './hwpt.js'
+import { HwQueue, HwQueueAccess, Vdevice, Viommu, type MmapRegion, type ViommuHost } from './viommu.js'
+import { EventQueueFile, FaultQueue, Veventq, type PageRequest } from './eventq.js'
 import { AttachEngine, GroupRecord, IommufdDevice } from './device.js'
 import type * as T from './types.js'
 
@@ -83,6 +85,24 @@ export class Iommufd {
       (hwpt) => this.objects.remove(hwpt, false),
       (hwpt) => this.objects.remove(hwpt, false),
     )
+    this.viommuHost = {
+      pageSize: host.pageSize,
+      allocMmapOffset: (region) => {
+        // Page-aligned offsets, skipping the first page.
+        const ps = BigInt(this.host.pageSize)
+        let off = ps
+        for (;;) {
+          const clash = [...this.mmapRegions].some(([o, r]) => off < o + BigInt(r.length) && o < off + BigInt(region.length))
+          if (!clash) break
+          off += ps
+        }
+        this.mmapRegions.set(off, region)
+        return off
+      },
+      freeMmapOffset: (offset) => {
+        this.mmapRegions.delete(offset)
+      },
+    }
   }
 
   // ---- lifetime ----------------------------------------------------------------------------
@@ -293,7 +313,8 @@ export class Iommufd {
   /** iommufd_device_unbind: forcibly destroys (and tombstones) the vDEVICE, then the DEVICE. */
   deviceUnbind(idev: IommufdDevice): void {
     idev.destroying = true
-    idev.preDestroy()
+    // Forced removal of the vDEVICE; its id stays a tombstone until the context closes.
+    if (idev.vdev !== undefined && idev.vdev.users === 1) this.objects.remove(idev.vdev, true)
     putRef(idev) // the binding driver's reference
     if (idev.users !== 1) throw new Error(`iommufd: unbinding device ${idev.id} that is still attached or referenced`)
     this.objects.remove(idev, false)
@@ -355,11 +376,6 @@ export class Iommufd {
 
   private abortHwpt(hwpt: Hwpt): void {
     this.objects.remove(hwpt, false)
-  }
-
-  /** Nested HWPT allocation lands with the nesting issue; until then the kernel's answer for a driver without nesting. */
-  protected allocHwptNested(_idev: IommufdDevice, pt: IommufdObject, _flags: number, _data: UserData | undefined, op: string): Hwpt {
-    throw fail('EOPNOTSUPP', op, `nested HWPT allocation on a ${pt.type} is not supported`)
   }
 
   /**
@@ -502,42 +518,204 @@ export class Iommufd {
     return { bitmap }
   }
 
-  // ---- nesting and the vIOMMU family ----------------------------------------------------
-  // These land with the nesting issue. Until then each answers as a kernel whose drivers do not
-  // implement the operation.
+  // ---- nesting and the vIOMMU family (reference §2.11 b/c, §2.15–§2.22) -----------------
+
+  /** HWPT_ALLOC with pt_id = a nest-parent HWPT_PAGING (legacy) or a VIOMMU. */
+  protected allocHwptNested(idev: IommufdDevice, pt: IommufdObject, flags: number, data: UserData | undefined, op: string): Hwpt {
+    const nestedFlags = C.IOMMU_HWPT_FAULT_ID_VALID | C.IOMMU_HWPT_ALLOC_PASID
+    const dev = idev.dev
+    if (pt instanceof Viommu) {
+      if (pt.unit !== dev.iommu) throw fail('EINVAL', op, `device is not behind the vIOMMU's IOMMU ${pt.unit.name}`)
+      if ((flags & ~nestedFlags) !== 0) throw fail('EOPNOTSUPP', op, `unsupported flags 0x${flags.toString(16)}`)
+      if (data === undefined || data.len === 0) throw fail('EOPNOTSUPP', op, 'nested allocation needs driver data')
+      const alloc = pt.ops?.allocDomainNested
+      if (alloc === undefined) throw fail('EOPNOTSUPP', op, 'the vIOMMU cannot allocate nested domains')
+      const viommu = pt
+      return this.objects.create(op, (id) => {
+        const domain = alloc.call(viommu.ops, viommu, flags & ~C.IOMMU_HWPT_FAULT_ID_VALID, data)
+        if (domain.type !== 'nested') {
+          domain.free()
+          throw fail('EINVAL', op, `driver returned a ${domain.type} domain`)
+        }
+        const hwpt = new HwptNested(domain, (flags & C.IOMMU_HWPT_ALLOC_PASID) !== 0, viommu.hwpt, viommu)
+        hwpt.id = id
+        getRef(viommu)
+        return hwpt
+      })
+    }
+    const parent = pt as HwptPaging
+    if ((flags & ~nestedFlags) !== 0 || data === undefined || data.len === 0 || dev.iommu.domainAllocNested === undefined) {
+      throw fail('EOPNOTSUPP', op, 'nested allocation needs driver data, nesting flags only, and a driver with nesting')
+    }
+    if (parent.autoDomain || !parent.nestParent || parent.domain.unit.driverName !== dev.iommu.driverName) {
+      throw fail('EINVAL', op, `HWPT ${parent.id} is not a manual nest parent of this driver`)
+    }
+    const allocNested = dev.iommu.domainAllocNested.bind(dev.iommu)
+    return this.objects.create(op, (id) => {
+      const domain = allocNested(dev, parent.domain, flags & ~C.IOMMU_HWPT_FAULT_ID_VALID, data)
+      if (domain.type !== 'nested') {
+        domain.free()
+        throw fail('EINVAL', op, `driver returned a ${domain.type} domain`)
+      }
+      const hwpt = new HwptNested(domain, (flags & C.IOMMU_HWPT_ALLOC_PASID) !== 0, parent, undefined)
+      hwpt.id = id
+      getRef(parent)
+      return hwpt
+    })
+  }
 
   hwptInvalidate(req: T.HwptInvalidateRequest): T.HwptInvalidateResponse {
     const op = 'IOMMU_HWPT_INVALIDATE'
     if (req.entryNum !== 0 && (req.data === undefined || req.entryLen === 0)) throw withEntryNum(fail('EINVAL', op, 'entries without data or entry_len'), 0)
-    const obj = this.objects.get(req.hwptId, undefined, op)
-    throw withEntryNum(fail(obj.type === 'HWPT_NESTED' || obj.type === 'VIOMMU' ? 'EOPNOTSUPP' : 'EINVAL', op, `${obj.type} ${obj.id} cannot be invalidated`), 0)
+    const array =
+      req.data instanceof UserDataArray
+        ? req.data
+        : UserDataArray.fromBytes(req.dataType, req.data ?? new Uint8Array(0), req.entryLen, req.entryNum)
+    let obj: IommufdObject
+    try {
+      obj = this.objects.get(req.hwptId, undefined, op)
+    } catch (e) {
+      throw withEntryNum(e as IommufdError, 0)
+    }
+    let run: () => void
+    if (obj instanceof HwptNested) {
+      const inv = obj.domain.cacheInvalidateUser
+      if (inv === undefined) throw withEntryNum(fail('EOPNOTSUPP', op, 'the nested domain has no invalidation'), 0)
+      const domain = obj.domain
+      run = () => inv.call(domain, array)
+    } else if (obj instanceof Viommu) {
+      const viommu = obj
+      const inv = viommu.ops?.cacheInvalidate
+      if (inv === undefined) throw withEntryNum(fail('EOPNOTSUPP', op, 'the vIOMMU has no invalidation'), 0)
+      run = () => inv.call(viommu.ops, viommu, array)
+    } else {
+      throw withEntryNum(fail('EINVAL', op, `${obj.type} ${obj.id} cannot be invalidated`), 0)
+    }
+    try {
+      run()
+    } catch (e) {
+      if (IommufdError.is(e)) throw withEntryNum(e.withOp(op), array.entryNum)
+      throw e
+    }
+    return { entryNum: array.entryNum }
   }
 
   faultQueueAlloc(req: T.FaultQueueAllocRequest = {}): T.FaultQueueAllocResponse {
     const op = 'IOMMU_FAULT_QUEUE_ALLOC'
     if ((req.flags ?? 0) !== 0) throw fail('EOPNOTSUPP', op, 'flags must be 0')
-    throw fail('EOPNOTSUPP', op, 'fault queues are not supported yet')
+    const fault = this.objects.create(op, () => new FaultQueue())
+    return { outFaultId: fault.id, outFaultFd: this.installQueueFile(fault) }
   }
+
+  /** The fd of a FAULT / vEVENTQ: +1 users on the queue and a hold on the context while open. */
+  private installQueueFile(queue: FaultQueue | Veventq): number {
+    getRef(queue)
+    this.hold()
+    return this.process.installFile(new EventQueueFile(queue, () => this.release()))
+  }
+
+  /**
+   * An I/O page request from `dev` (the iommu core's iommu_report_device_fault): requests
+   * accumulate per group until the last one, then the group goes to the FAULT of the HWPT the
+   * device/PASID is attached to. Without a fault-capable HWPT the group is answered INVALID.
+   * `respond` receives the final response code.
+   */
+  reportPageRequest(dev: Device, pasid: number | undefined, request: PageRequest, respond: (code: number) => void = () => {}): void {
+    const idev = this.boundDevices().find((d) => d.dev === dev)
+    const hwpt = idev?.attachments.get(pasid ?? C.IOMMU_NO_PASID)
+    const fault = hwpt?.fault
+    if (idev === undefined || !(fault instanceof FaultQueue)) {
+      respond(C.IOMMUFD_PAGE_RESP_INVALID)
+      return
+    }
+    const key = `${idev.id}/${pasid ?? -1}/${request.grpid}`
+    const partial = this.partialGroups.get(key) ?? []
+    partial.push(request)
+    if (!request.last) {
+      this.partialGroups.set(key, partial)
+      return
+    }
+    this.partialGroups.delete(key)
+    fault.enqueue({ idev, pasid, requests: partial, respond })
+  }
+
+  private readonly partialGroups = new Map<string, PageRequest[]>()
 
   viommuAlloc(req: T.ViommuAllocRequest): T.ViommuAllocResponse {
     const op = 'IOMMU_VIOMMU_ALLOC'
     if ((req.flags ?? 0) !== 0 || req.type === C.IOMMU_VIOMMU_TYPE_DEFAULT) throw fail('EOPNOTSUPP', op, 'flags must be 0 and type not DEFAULT')
-    this.getDevice(req.devId, op)
-    throw fail('EOPNOTSUPP', op, `vIOMMU type 0x${req.type.toString(16)} is not supported by the driver`)
+    const idev = this.getDevice(req.devId, op)
+    const unit = idev.dev.iommu
+    const init = unit.viommuInit
+    if (unit.getViommuSize === undefined || init === undefined) throw fail('EOPNOTSUPP', op, `${unit.name} has no vIOMMU support`)
+    if (unit.getViommuSize(idev.dev, req.type) === 0) throw fail('EOPNOTSUPP', op, `vIOMMU type 0x${req.type.toString(16)} not supported by ${unit.name}`)
+    const parent = this.getHwptPaging(req.hwptId, op)
+    if (!parent.nestParent) throw fail('EINVAL', op, `HWPT ${parent.id} was not allocated with NEST_PARENT`)
+    const data = req.data === undefined ? undefined : req.data instanceof UserData ? req.data : UserData.fromBytes(req.type, req.data)
+    const viommu = this.objects.create(op, (id) => {
+      const v = new Viommu(this.viommuHost, req.type, unit, parent)
+      v.id = id
+      getRef(parent)
+      try {
+        init.call(unit, v, parent.domain, data !== undefined && data.len !== 0 ? data : undefined)
+        if (v.ops === undefined) throw fail('EOPNOTSUPP', op, 'driver did not set vIOMMU ops')
+      } catch (e) {
+        v.destroy()
+        throw e
+      }
+      return v
+    })
+    return { outViommuId: viommu.id }
+  }
+
+  getViommu(id: number, op: string): Viommu {
+    return this.objects.get<Viommu>(id, 'VIOMMU', op)
   }
 
   vdeviceAlloc(req: T.VdeviceAllocRequest): T.VdeviceAllocResponse {
     const op = 'IOMMU_VDEVICE_ALLOC'
-    this.objects.get(req.viommuId, 'VIOMMU', op)
-    throw fail('ENOENT', op, 'no such vIOMMU')
+    const virtId = u64(req.virtId, op, 'virtId')
+    const viommu = this.getViommu(req.viommuId, op)
+    const idev = this.getDevice(req.devId, op)
+    if (idev.dev.iommu !== viommu.unit) throw fail('EINVAL', op, `device is not behind the vIOMMU's IOMMU ${viommu.unit.name}`)
+    if (idev.destroying) throw fail('ENOENT', op, 'device is being unbound')
+    if (idev.vdev !== undefined) throw fail('EEXIST', op, `device ${idev.id} already has vDEVICE ${idev.vdev.id}`)
+    const ops = viommu.ops
+    if (ops?.vdeviceSize !== undefined && ops.vdeviceSize !== 0 && ops.vdeviceInit === undefined) throw fail('EOPNOTSUPP', op, 'driver vDEVICE size without vdeviceInit')
+    if (viommu.vdevs.has(virtId)) throw fail('EEXIST', op, `virt_id 0x${virtId.toString(16)} is already used on vIOMMU ${viommu.id}`)
+    const vdev = this.objects.create(op, (id) => {
+      const v = new Vdevice(viommu, idev, virtId)
+      v.id = id
+      viommu.vdevs.set(virtId, v)
+      idev.vdev = v
+      getRef(viommu)
+      getRef(idev)
+      try {
+        ops?.vdeviceInit?.(v)
+      } catch (e) {
+        v.destroyHook = undefined
+        v.destroy()
+        throw e
+      }
+      return v
+    })
+    return { outVdeviceId: vdev.id }
   }
 
   veventqAlloc(req: T.VeventqAllocRequest): T.VeventqAllocResponse {
     const op = 'IOMMU_VEVENTQ_ALLOC'
     if ((req.flags ?? 0) !== 0 || req.type === C.IOMMU_VEVENTQ_TYPE_DEFAULT) throw fail('EOPNOTSUPP', op, 'flags must be 0 and type not DEFAULT')
     if (req.veventqDepth === 0) throw fail('EINVAL', op, 'depth is 0')
-    this.objects.get(req.viommuId, 'VIOMMU', op)
-    throw fail('ENOENT', op, 'no such vIOMMU')
+    const viommu = this.getViommu(req.viommuId, op)
+    if (viommu.veventqs.has(req.type)) throw fail('EEXIST', op, `vIOMMU ${viommu.id} already has a vEVENTQ of type 0x${req.type.toString(16)}`)
+    const q = this.objects.create(op, (id) => {
+      const v = new Veventq(viommu, req.type, req.veventqDepth)
+      v.id = id
+      getRef(viommu)
+      viommu.veventqs.set(req.type, v)
+      return v
+    })
+    return { outVeventqId: q.id, outVeventqFd: this.installQueueFile(q) }
   }
 
   hwQueueAlloc(req: T.HwQueueAllocRequest): T.HwQueueAllocResponse {
@@ -547,8 +725,102 @@ export class Iommufd {
     const base = u64(req.nestingParentIova, op, 'nestingParentIova')
     if (length === 0n) throw fail('EINVAL', op, 'length is 0')
     if (base + length - 1n > U64) throw fail('EOVERFLOW', op, 'nesting_parent_iova + length overflows')
-    this.objects.get(req.viommuId, 'VIOMMU', op)
-    throw fail('ENOENT', op, 'no such vIOMMU')
+    const viommu = this.getViommu(req.viommuId, op)
+    const ops = viommu.ops
+    const initPhys = ops?.hwQueueInitPhys
+    if (ops?.getHwQueueSize === undefined || initPhys === undefined) throw fail('EOPNOTSUPP', op, 'the vIOMMU has no HW queues')
+    if (ops.getHwQueueSize(viommu, req.type) === 0) throw fail('EOPNOTSUPP', op, `HW queue type 0x${req.type.toString(16)} not supported`)
+    const ioas = viommu.hwpt.ioas
+    const ps = BigInt(this.host.pageSize)
+    const start = base - (base % ps)
+    const end = ((base + length + ps - 1n) / ps) * ps
+    if (end - 1n > U64) throw fail('ERANGE', op, 'size arithmetic overflow')
+    const removeAccess = (a: HwQueueAccess): void => this.objects.remove(a, false)
+    const queue = this.objects.create(op, (id) => {
+      // The internal ACCESS takes the next id, as in the kernel.
+      const access = this.objects.create(op, () => new HwQueueAccess(ioas, this.host.pageSize))
+      let basePa: number
+      try {
+        getRef(ioas)
+        ioas.iopt.addAccess(access, op)
+        basePa = this.pinQueueMemory(access, ioas, start, end - start, base, op)
+      } catch (e) {
+        if (access.users > 1) {
+          access.users = 1
+          access.unpinAll()
+          this.objects.remove(access, false)
+        }
+        throw e
+      }
+      const q = new HwQueue(viommu, req.type, req.index, base, length, access, removeAccess)
+      q.id = id
+      getRef(viommu)
+      try {
+        initPhys.call(ops, q, req.index, basePa)
+      } catch (e) {
+        q.destroyHook = undefined
+        q.destroy()
+        throw e
+      }
+      return q
+    })
+    return { outHwQueueId: queue.id }
+  }
+
+  /** Pins [start, start + length) through `access`; returns the physical address of `base`. */
+  private pinQueueMemory(access: HwQueueAccess, ioas: Ioas, start: bigint, length: bigint, base: bigint, op: string): number {
+    const { areas } = ioas.iopt.getPages(start, length, op)
+    const last = start + length - 1n
+    const ps = this.host.pageSize
+    const ranges = areas.map((area) => {
+      if ((area.prot & C.IOMMU_READ) === 0) throw fail('EPERM', op, `area at 0x${area.iova.toString(16)} is not readable`)
+      const lo = area.iova > start ? area.iova : start
+      const hi = area.last < last ? area.last : last
+      return { area, first: Number(area.startByteOf(lo) / BigInt(ps)), last: Number(area.startByteOf(hi) / BigInt(ps)) }
+    })
+    access.pin(ranges)
+    // The hardware reads the queue linearly: the pinned pages must be physically contiguous.
+    let expect = -1
+    for (let iova = start; iova <= last; iova += BigInt(ps)) {
+      const pa = ioas.iopt.physOf(iova)
+      if (expect >= 0 && pa !== expect) {
+        access.unpinAll()
+        throw fail('EFAULT', op, 'queue memory is not physically contiguous')
+      }
+      expect = pa + ps
+    }
+    return ioas.iopt.physOf(base)
+  }
+
+  // ---- mmap of vIOMMU regions on the iommufd (§2.22) ----------------------------------------
+
+  private readonly mmapRegions = new Map<bigint, MmapRegion>()
+
+  private readonly viommuHost: ViommuHost
+
+  /**
+   * mmap(iommufd, offset, length): the registered region must match exactly (ENXIO); length
+   * page-aligned (EINVAL); PROT_EXEC refused (EPERM). The mapping holds the vIOMMU.
+   */
+  mmapRegion(offset: bigint, length: number, exec: boolean): { region: MmapRegion; release: () => void } {
+    const op = 'mmap'
+    if (length === 0 || length % this.host.pageSize !== 0) throw fail('EINVAL', op, 'length not page aligned')
+    if (exec) throw fail('EPERM', op, 'PROT_EXEC on an iommufd mapping')
+    const region = this.mmapRegions.get(offset)
+    if (region === undefined || region.length !== length) throw fail('ENXIO', op, `no region of ${length} bytes at offset 0x${offset.toString(16)}`)
+    // The VMA holds the vIOMMU and, like a mapping of the file, the context.
+    getRef(region.viommu)
+    this.hold()
+    let released = false
+    return {
+      region,
+      release: () => {
+        if (released) return
+        released = true
+        putRef(region.viommu)
+        this.release()
+      },
+    }
   }
 
   // ---- diagnostics -----------------------------------------------------------------------

@@ -204,6 +204,7 @@ export class AttachEngine {
     for (const m of members) {
       m.attachments.set(pasid, hwpt)
       getRef(hwpt)
+      abortFaults(old, m, pasid)
       putRef(old)
     }
     if (old instanceof HwptPaging && old.autoDomain && old.users === 1) this.removeAuto(old)
@@ -231,7 +232,14 @@ export class AttachEngine {
       idev.group.pasidAttach.delete(pasid)
     }
     if (pasid === IOMMU_NO_PASID) hwpt.pagingParent.ioas.iopt.removeReserved(idev)
+    abortFaults(hwpt, idev, pasid)
     putRef(hwpt)
     return hwpt
   }
+}
+
+/** Pending I/O page faults of an attachment that goes away are answered INVALID (§2.16). */
+function abortFaults(hwpt: Hwpt, idev: IommufdDevice, pasid: number): void {
+  const fault = hwpt.fault as { abortAttachment?: (idev: IommufdDevice, pasid: number) => void } | undefined
+  fault?.abortAttachment?.(idev, pasid)
 }

@@ -55,3 +55,28 @@ export class HwptPaging extends Hwpt {
     putRef(this.ioas)
   }
 }
+
+/** IOMMUFD_OBJ_HWPT_NESTED: a user-managed stage 1 on a nest-parent HWPT_PAGING. */
+export class HwptNested extends Hwpt {
+  readonly type = 'HWPT_NESTED' as const
+
+  constructor(
+    domain: IommuDomain,
+    pasidCompat: boolean,
+    readonly parent: HwptPaging,
+    /** Set when allocated through a vIOMMU (which then holds the parent). */
+    readonly viommu: IommufdObject | undefined,
+  ) {
+    super(domain, pasidCompat)
+  }
+
+  get pagingParent(): HwptPaging {
+    return this.parent
+  }
+
+  destroy(): void {
+    this.domain.free()
+    if (this.fault !== undefined) putRef(this.fault)
+    putRef(this.viommu ?? this.parent)
+  }
+}

@@ -10,7 +10,10 @@ export class MockBlockedDomain implements IommuDomain {
   constructor(readonly unit: IommuUnit) {}
 
   attachDev(dev: Device): void {
-    mockState(dev).rid = this
+    const st = mockState(dev)
+    st.rid = this
+    st.viommu = undefined
+    st.vdevId = 0n
   }
 
   setDevPasid(dev: Device, pasid: number): void {

@@ -50,7 +50,10 @@ export class MockPagingDomain implements IommuDomain {
     if (this.dirtyOps !== undefined && (dev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) {
       throw fail('EINVAL', 'attach_dev', 'a dirty-tracking domain cannot attach to a NO_DIRTY device')
     }
-    mockState(dev).rid = this
+    const st = mockState(dev)
+    st.rid = this
+    st.viommu = undefined
+    st.vdevId = 0n
   }
 
   setDevPasid(dev: Device, pasid: number): void {
