@@ -30,6 +30,17 @@ export interface DescribeIommuDriverOptions {
   readonly memoryBytes?: number
   /** How to add the n-th test device behind a unit (default: id 0x10 + n). */
   readonly addDevice?: (host: Host, unit: IommuUnit, n: number) => Device
+  /** Nesting and vIOMMU cases run when given: what this driver needs to build them. */
+  readonly nesting?: NestingOptions
+}
+
+export interface NestingOptions {
+  /** `enum iommu_viommu_type` of the driver's vIOMMU. */
+  readonly viommuType: number
+  /** A vEVENTQ type the driver reports (only used for allocation rules). */
+  readonly veventqType: number
+  /** HWPT_ALLOC data for a nested domain on a vIOMMU (e.g. a vSTE); may write guest tables. */
+  nestedData(world: { proc: Process; ictx: Iommufd; ioasId: number }): { dataType: number; data: Uint8Array }
 }
 
 interface World {
@@ -217,6 +228,32 @@ export function describeIommuDriver(name: string, factory: () => IommuDriver, op
       const b = w.device(1)
       const ioasId = w.ictx.ioasAlloc().outIoasId
       expect(b.vf.attach(ioasId)).not.toBe(a.vf.attach(ioasId))
+    })
+
+    const nesting = options.nesting
+    it.skipIf(nesting === undefined)('vIOMMU: needs a nest parent (EINVAL), pins it, and holds its vDEVICEs and nested HWPTs', () => {
+      if (nesting === undefined) return
+      const w = world()
+      const { devId, vf } = w.device()
+      const ioasId = w.ictx.ioasAlloc().outIoasId
+      const plain = w.ictx.hwptAlloc({ devId, ptId: ioasId }).outHwptId
+      expect(codeOf(() => w.ictx.viommuAlloc({ type: nesting.viommuType, devId, hwptId: plain }))).toBe('EINVAL')
+      expect(codeOf(() => w.ictx.viommuAlloc({ type: 0, devId, hwptId: plain }))).toBe('EOPNOTSUPP')
+      const parent = w.ictx.hwptAlloc({ devId, ptId: ioasId, flags: IOMMU_HWPT_ALLOC_NEST_PARENT }).outHwptId
+      const viommuId = w.ictx.viommuAlloc({ type: nesting.viommuType, devId, hwptId: parent }).outViommuId
+      expect(codeOf(() => w.ictx.destroy(parent))).toBe('EBUSY')
+      const vdev = w.ictx.vdeviceAlloc({ viommuId, devId, virtId: 1 }).outVdeviceId
+      expect(codeOf(() => w.ictx.vdeviceAlloc({ viommuId, devId, virtId: 2 }))).toBe('EEXIST')
+      const nested = w.ictx.hwptAlloc({ devId, ptId: viommuId, ...nesting.nestedData({ proc: w.proc, ictx: w.ictx, ioasId }) }).outHwptId
+      expect(vf.attach(nested)).toBe(nested)
+      expect(codeOf(() => w.ictx.veventqAlloc({ viommuId, type: nesting.veventqType, veventqDepth: 0 }))).toBe('EINVAL')
+      const q = w.ictx.veventqAlloc({ viommuId, type: nesting.veventqType, veventqDepth: 4 })
+      expect(codeOf(() => w.ictx.veventqAlloc({ viommuId, type: nesting.veventqType, veventqDepth: 4 }))).toBe('EEXIST')
+      for (const id of [viommuId, parent, nested]) expect(codeOf(() => w.ictx.destroy(id))).toBe('EBUSY')
+      vf.detach()
+      w.proc.close(q.outVeventqFd)
+      for (const id of [nested, q.outVeventqId, vdev, viommuId, parent, plain, ioasId]) w.ictx.destroy(id)
+      expect(w.ictx.snapshot().objects.map((o) => o.type)).toEqual(['DEVICE'])
     })
 
     it('everything is released at process exit: objects, pins, page-table memory', () => {

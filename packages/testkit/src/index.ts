@@ -1,1 +1,1 @@
-export { describeIommuDriver, type DescribeIommuDriverOptions, type DriverCapability } from './describe-iommu-driver.js'
+export { describeIommuDriver, type DescribeIommuDriverOptions, type DriverCapability, type NestingOptions } from './describe-iommu-driver.js'
