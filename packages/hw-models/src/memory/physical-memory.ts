@@ -28,8 +28,16 @@ export class PhysicalMemory {
   readonly u32: Uint32Array
   /** Same words as `u32`, for Atomics (ordered descriptor install / clear). */
   readonly i32: Int32Array
+  /**
+   * 64-bit view of the same memory. An aligned Float64Array element load is one 64-bit access
+   * (single-copy atomic on x86-64 and AArch64), so walkers read a whole descriptor with it and
+   * never see half of a concurrent write.
+   */
+  readonly f64: Float64Array
   /** Frame allocator; `undefined` on a read-only attachment (a worker's view). */
   readonly frames: FrameAllocator | undefined
+  /** Lazily created 64-bit view for {@link store64Atomic}. */
+  private big64: BigInt64Array | undefined
 
   constructor(options: PhysicalMemoryOptions = {}) {
     const bytes = options.bytes ?? DEFAULT_MEMORY_BYTES
@@ -41,6 +49,7 @@ export class PhysicalMemory {
     this.u8 = new Uint8Array(this.buffer)
     this.u32 = new Uint32Array(this.buffer)
     this.i32 = new Int32Array(this.buffer)
+    this.f64 = new Float64Array(this.buffer)
     // Frame 0 is never handed out: physical address 0 doubles as "no table" in many formats.
     this.frames = new FrameAllocator(bytes / FRAME_SIZE, 1)
     if (!HOST_IS_LITTLE_ENDIAN) throw new Error('PhysicalMemory: iommu-sim requires a little-endian host')
@@ -54,6 +63,7 @@ export class PhysicalMemory {
     mem.u8 = new Uint8Array(buffer)
     mem.u32 = new Uint32Array(buffer)
     mem.i32 = new Int32Array(buffer)
+    mem.f64 = new Float64Array(buffer)
     mem.frames = undefined
     return mem as PhysicalMemory
   }
@@ -153,6 +163,17 @@ export class PhysicalMemory {
     const i = pa >>> 2
     Atomics.store(this.i32, i + 1, hi | 0)
     Atomics.store(this.i32, i, lo | 0)
+  }
+
+  /**
+   * Replaces a present descriptor with another in one 64-bit atomic store (control path: uses a
+   * BigInt64Array view). For valid-to-valid changes — a block split into a table, a contiguous
+   * hint dropped — where neither order of two 32-bit stores is safe for a concurrent walker.
+   */
+  store64Atomic(pa: number, lo: number, hi: number): void {
+    this.check(pa, 8, 8)
+    const view = (this.big64 ??= new BigInt64Array(this.buffer))
+    Atomics.store(view, pa / 8, BigInt.asIntN(64, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0)))
   }
 
   /** Clears a descriptor word valid-half first, so a walker sees either the old entry or nothing. */

@@ -1,0 +1,2 @@
+export { Iotlb, type IotlbOptions, type IotlbStats, type IotlbEntry, type IotlbReplacement } from './iotlb.js'
+export { TranslationContext, translate, type TranslationContextOptions } from './translate.js'
