@@ -7,3 +7,6 @@ export { MockPageTable, MOCK_PT_PAGE_SHIFT, MOCK_PT_TABLE_BYTES, type WalkResult
 export * from './constants.js'
 export { MockNestedDomain } from './domains/nested-domain.js'
 export { MockViommuState, mockViommuState, mockTriggerVevent, IOMMU_VIOMMU_SELFTEST_SIZE } from './viommu.js'
+export { MockSelftest, MOCK_SELFTEST_DEVICE_ID_BASE } from './selftest/ops.js'
+export { SelftestObject, SelftestAccessFile, type SelftestAccessItem } from './selftest/objects.js'
+export * from './selftest/uapi.js'

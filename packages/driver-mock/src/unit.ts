@@ -18,6 +18,7 @@ import {
   type ResvRegion,
   type Translation,
   type UserData,
+  type SelftestCall,
 } from '@iommu-sim/core'
 import * as M from './constants.js'
 import { MockDeviceState, mockState } from './device-state.js'
@@ -25,6 +26,7 @@ import { MockBlockedDomain } from './domains/blocked-domain.js'
 import { MockPagingDomain } from './domains/paging-domain.js'
 import { MockNestedDomain } from './domains/nested-domain.js'
 import { allocMockNested, initMockViommu, mockViommuOps } from './viommu.js'
+import { MockSelftest } from './selftest/ops.js'
 
 const PAGING_FLAGS = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID
 
@@ -137,6 +139,14 @@ export class MockIommuUnit implements IommuUnit {
 
   getResvRegions(dev: Device): readonly ResvRegion[] {
     return dev.resvRegions
+  }
+
+  private selftestState: MockSelftest | undefined
+
+  /** IOMMU_TEST_CMD: the kernel's selftest ops on this mock instance (selftest/ops.ts). */
+  selftest(call: SelftestCall): number {
+    this.selftestState ??= new MockSelftest(this)
+    return this.selftestState.run(call)
   }
 
   translate(dev: Device, pasid: number | undefined, iova: bigint, write: boolean, out: Translation): void {

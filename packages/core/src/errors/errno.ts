@@ -22,6 +22,8 @@ export const ERRNO = {
   EADDRINUSE: 98,
   EOVERFLOW: 75,
   EBADFD: 77,
+  /** Invalid exchange: the selftest's ACCESS_PAGES page check (selftest.c iommufd_test_check_pages). */
+  EBADE: 52,
 } as const
 
 export type ErrnoCode = keyof typeof ERRNO
