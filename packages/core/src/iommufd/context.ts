@@ -234,9 +234,12 @@ export class Iommufd {
     const op = 'IOMMU_OPTION'
     const objectId = req.objectId ?? 0
     const val64 = u64(req.val64 ?? 0, op, 'val64')
-    if (req.op !== C.IOMMU_OPTION_OP_SET && req.op !== C.IOMMU_OPTION_OP_GET) throw fail('EOPNOTSUPP', op, `unknown op ${req.op}`)
+    // The op is checked inside each option, after its object (ioas.c iommufd_ioas_option looks up
+    // the IOAS first): HUGE_PAGES with a bad op and a bad object_id is ENOENT.
+    const badOp = req.op !== C.IOMMU_OPTION_OP_SET && req.op !== C.IOMMU_OPTION_OP_GET
     if (req.optionId === C.IOMMU_OPTION_RLIMIT_MODE) {
       if (objectId !== 0) throw fail('EOPNOTSUPP', op, 'RLIMIT_MODE is global: object_id must be 0')
+      if (badOp) throw fail('EOPNOTSUPP', op, `unknown op ${req.op}`)
       if (req.op === C.IOMMU_OPTION_OP_GET) return { val64: this.accountMode === 'mm' ? 1n : 0n }
       if (!this.process.privileged) throw fail('EPERM', op, 'CAP_SYS_RESOURCE required')
       if (this.objects.size > 0) throw fail('EBUSY', op, 'the context already has objects')
@@ -246,6 +249,7 @@ export class Iommufd {
     }
     if (req.optionId === C.IOMMU_OPTION_HUGE_PAGES) {
       const ioas = this.getIoas(objectId, op)
+      if (badOp) throw fail('EOPNOTSUPP', op, `unknown op ${req.op}`)
       if (req.op === C.IOMMU_OPTION_OP_GET) return { val64: ioas.iopt.disableLargePages ? 0n : 1n }
       if (val64 > 1n) throw fail('EINVAL', op, 'HUGE_PAGES is 0 or 1')
       ioas.iopt.setLargePages(val64 === 1n, op)

@@ -10,13 +10,14 @@ import {
   fail,
   type Device,
   type HwptPaging,
+  type HwptNested,
   type Iommufd,
   type IommufdDevice,
-  type IommufdObject,
   type SelftestCall,
 } from '@iommu-sim/core'
 import { MockDeviceState } from '../device-state.js'
 import { MockPagingDomain } from '../domains/paging-domain.js'
+import { MockNestedDomain } from '../domains/nested-domain.js'
 import { MOCK_DEVICE_FLAGS, MOCK_NESTED_DOMAIN_IOTLB_ID_MAX, MOCK_DEV_CACHE_ID_MAX, IOMMU_VEVENTQ_TYPE_SELFTEST } from '../constants.js'
 import type { MockIommuUnit } from '../unit.js'
 import { SelftestAccessFile, SelftestObject } from './objects.js'
@@ -218,10 +219,9 @@ export class MockSelftest {
   private checkIotlb(call: SelftestCall): number {
     const op = 'MD_CHECK_IOTLB'
     const c = call.cmd
-    const hwpt = call.ctx.objects.get(u32(c, T.TEST_CMD.id), 'HWPT_NESTED', op) as IommufdObject & { domain: { type: string; unit: { driverName: string }; iotlb?: unknown } }
-    const domain = hwpt.domain
-    const iotlb = domain.iotlb
-    if (domain.type !== 'nested' || domain.unit.driverName !== 'mock' || !(iotlb instanceof Uint32Array)) throw fail('EINVAL', op, 'not a mock nested domain')
+    const hwpt = call.ctx.objects.get<HwptNested>(u32(c, T.TEST_CMD.id), 'HWPT_NESTED', op)
+    if (!(hwpt.domain instanceof MockNestedDomain)) throw fail('EINVAL', op, `HWPT ${hwpt.id} is not a mock nested domain`)
+    const iotlb = hwpt.domain.iotlb
     const index = u32(c, T.TEST_CMD.check_iotlb.id)
     if (index > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX || iotlb[index] !== u32(c, T.TEST_CMD.check_iotlb.iotlb)) throw fail('EINVAL', op, `iotlb[${index}] mismatch`)
     return 0
@@ -396,9 +396,7 @@ export class MockSelftest {
     const c = call.cmd
     const idev = call.ctx.getDevice(u32(c, T.TEST_CMD.trigger_iopf.dev_id), 'TRIGGER_IOPF')
     const pasid = u32(c, T.TEST_CMD.trigger_iopf.pasid)
-    const report = (call.ctx as unknown as { reportPageRequest?: (dev: Device, pasid: number | undefined, req: { grpid: number; perm: number; addr: bigint; last: boolean }) => void })
-      .reportPageRequest
-    report?.call(call.ctx, idev.dev, pasid === IOMMU_NO_PASID ? undefined : pasid, {
+    call.ctx.reportPageRequest(idev.dev, pasid === IOMMU_NO_PASID ? undefined : pasid, {
       grpid: u32(c, T.TEST_CMD.trigger_iopf.grpid),
       perm: u32(c, T.TEST_CMD.trigger_iopf.perm),
       addr: u64(c, T.TEST_CMD.trigger_iopf.addr),
@@ -415,8 +413,8 @@ export class MockSelftest {
   private triggerVevent(call: SelftestCall): number {
     const op = 'TRIGGER_VEVENT'
     const idev = call.ctx.getDevice(u32(call.cmd, T.TEST_CMD.trigger_vevent.dev_id), op)
-    const st = idev.dev.driverData as Partial<{ viommu: { reportEvent(type: number, data: Uint8Array): void } | undefined; vdevId: bigint }>
-    if (!(st instanceof MockDeviceState) || st.viommu === undefined || !st.vdevId) throw fail('ENOENT', op, 'the device is not attached through a vIOMMU')
+    const st = idev.dev.driverData
+    if (!(st instanceof MockDeviceState) || st.viommu === undefined || st.vdevId === 0n) throw fail('ENOENT', op, 'the device is not attached through a vIOMMU')
     const event = new Uint8Array(4)
     new DataView(event.buffer).setUint32(0, Number(st.vdevId & 0xffff_ffffn), true)
     st.viommu.reportEvent(IOMMU_VEVENTQ_TYPE_SELFTEST, event)
