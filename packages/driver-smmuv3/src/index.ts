@@ -1,3 +1,9 @@
-// ARM SMMUv3 driver: not implemented yet. This package reserves the name and the folder; nothing here
-// pretends to work.
-export {}
+export { smmuv3Driver, type Smmuv3DriverOptions } from './driver.js'
+export { Smmuv3IommuUnit, Smmuv3Master, smmuMaster, HW_INFO_ARM_SMMUV3_SIZE, VEVENTQ_TYPE_ARM_SMMUV3, type HostEvent } from './unit.js'
+export { Smmuv3PagingDomain } from './domains/paging.js'
+export { Smmuv3NestedDomain } from './domains/nested.js'
+export { Smmuv3BlockedDomain } from './domains/blocked.js'
+export { Vsmmu, validateVste, convertUserCommand, STE0_NESTING_ALLOWED, STE1_NESTING_ALLOWED, VEVENT_FORWARDED } from './viommu.js'
+export { cmd, rangeInvalidations, type Command } from './commands.js'
+export { CommandQueue, CMDQ_BATCH_ENTRIES } from './cmdq.js'
+export { abortSte, bypassSte, s1Ste, s2Ste, nestedSte, s1Cd, LINUX_MAIR } from './ste.js'

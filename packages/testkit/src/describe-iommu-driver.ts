@@ -258,9 +258,21 @@ export function describeIommuDriver(name: string, factory: () => IommuDriver, op
 
     it('everything is released at process exit: objects, pins, page-table memory', () => {
       const w = world()
+      const a = w.device()
+      const b = w.device()
+      // Per-device driver state (stream-table leaves, CD tables) lives as long as the device: warm it up first.
+      const warm = w.ictx.ioasAlloc().outIoasId
+      a.vf.attach(warm)
+      b.vf.attach(warm)
+      a.vf.detach()
+      b.vf.detach()
+      w.ictx.destroy(warm)
       const free = w.host.memory.freeFrameCount
-      mapped(w, 0x40000)
-      mapped(w, 0x1000)
+      const ioasId = w.ictx.ioasAlloc().outIoasId
+      a.vf.attach(ioasId)
+      b.vf.attach(w.ictx.hwptAlloc({ devId: b.devId, ptId: ioasId }).outHwptId)
+      w.ictx.ioasMap({ ioasId, userVa: w.proc.mmap(0x40000), length: 0x40000 })
+      w.ictx.ioasMap({ ioasId, userVa: w.proc.mmap(0x1000), length: 0x1000 })
       w.proc.exit()
       expect(w.ictx.snapshot().objects).toEqual([])
       expect(w.host.frames.totalPins()).toBe(0)

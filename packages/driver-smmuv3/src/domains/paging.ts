@@ -1,0 +1,100 @@
+import { IOMMU_CACHE, IOMMU_NOEXEC, fail, type Device, type IommuDomain } from '@iommu-sim/core'
+import { PageTable, PageTableError, TableGather, WalkResult, lpaeS1Format, lpaeS2Format, Perm } from '@iommu-sim/hw-models'
+import { cmd, rangeInvalidations, type Command } from '../commands.js'
+import { s2Ste } from '../ste.js'
+import { smmuMaster, type Smmuv3IommuUnit } from '../unit.js'
+
+const PGSIZE_4K_2M_1G = (1n << 12n) | (1n << 21n) | (1n << 30n)
+const VA_BITS = 48
+
+/**
+ * A paging domain (`struct arm_smmu_domain`): a VMSAv8-64 4 KiB stage-1 table tagged by an
+ * ASID, or a stage-2 table tagged by a VMID (nest parents are always stage 2). Allocated on the
+ * device's SMMU (Linux finalises at allocation).
+ */
+export class Smmuv3PagingDomain implements IommuDomain {
+  readonly type = 'paging' as const
+  readonly pgsizeBitmap = PGSIZE_4K_2M_1G
+  readonly aperture = { start: 0n, end: (1n << BigInt(VA_BITS)) - 1n }
+  readonly pt: PageTable
+  readonly asid: number
+  readonly vmid: number
+  /**
+   * Where this stage-2 table is used with which VMID: its own unit with `vmid`, plus every
+   * vIOMMU on another unit that shares it as its stage 2 (iommu-sim lifts Linux's same-SMMU rule).
+   */
+  readonly s2Users = new Map<Smmuv3IommuUnit, Set<number>>()
+  private readonly scratch = new WalkResult()
+
+  constructor(
+    readonly unit: Smmuv3IommuUnit,
+    readonly stage: 1 | 2,
+    readonly nestParent: boolean,
+  ) {
+    const outputBits = Math.min(unit.features.oasBits, 48)
+    const format =
+      stage === 1
+        ? lpaeS1Format({ granule: 4096, inputBits: VA_BITS, outputBits, pageSizes: [4096, 2 << 20, 1 << 30] })
+        : lpaeS2Format({ granule: 4096, inputBits: VA_BITS, outputBits, pageSizes: [4096, 2 << 20, 1 << 30] })
+    this.pt = new PageTable(unit.memory, format)
+    this.asid = stage === 1 ? unit.asids.alloc() : 0
+    this.vmid = stage === 2 ? unit.vmids.alloc() : 0
+    if (stage === 2) this.s2Users.set(unit, new Set([this.vmid]))
+  }
+
+  attachDev(dev: Device): void {
+    if (dev.iommu !== this.unit) throw fail('EINVAL', 'attach_dev', `domain of ${this.unit.name} cannot attach a device behind ${dev.iommu.name}`)
+    const master = smmuMaster(dev)
+    master.vmaster = undefined
+    master.domain = this
+    if (this.stage === 1) this.unit.installS1(master, this)
+    else this.unit.installSte(master, s2Ste(this.pt, this.vmid, this.unit.features.oasBits, false))
+  }
+
+  mapPages(iova: bigint, paddr: bigint, pgsize: bigint, pgcount: number, prot: number): void {
+    try {
+      this.pt.map(iova, paddr, pgsize * BigInt(pgcount), prot | IOMMU_CACHE | (prot & IOMMU_NOEXEC))
+    } catch (e) {
+      if (e instanceof PageTableError) throw fail(e.code === 'EEXIST' ? 'EEXIST' : 'EINVAL', 'map_pages', e.message)
+      throw e
+    }
+  }
+
+  /** Unmaps, then invalidates by range on every unit that may cache it, then frees removed tables. */
+  unmapPages(iova: bigint, pgsize: bigint, pgcount: number): bigint {
+    const size = pgsize * BigInt(pgcount)
+    const gather = new TableGather(this.unit.memory)
+    const n = this.pt.unmap(iova, size, gather)
+    if (this.stage === 1) {
+      this.unit.cmdq.issue(rangeInvalidations('nh-va', 0, this.asid, iova, size, this.unit.features.ril))
+    } else {
+      for (const [unit, vmids] of this.s2Users) {
+        const commands: Command[] = []
+        for (const vmid of vmids) {
+          commands.push(...rangeInvalidations('s2-ipa', vmid, 0, iova, size, unit.features.ril))
+          // Nested translations are cached combined: a nest parent also drops every S1 entry of the VMID.
+          if (this.nestParent) commands.push(cmd.tlbiNhAll(vmid))
+        }
+        unit.cmdq.issue(commands)
+      }
+    }
+    gather.release()
+    return BigInt(n)
+  }
+
+  iovaToPhys(iova: bigint): bigint {
+    if (iova >= 2n ** 53n || !this.pt.walk(Number(iova), Perm.NONE, this.scratch)) return -1n
+    return BigInt(this.scratch.oa)
+  }
+
+  free(): void {
+    if (this.stage === 1) {
+      this.unit.cmdq.issue([cmd.tlbiNhAsid(this.asid, 0)])
+      this.unit.asids.free(this.asid)
+    } else {
+      this.unit.cmdq.issue([cmd.tlbiS12Vmall(this.vmid)])
+      this.unit.vmids.free(this.vmid)
+    }
+    this.pt.destroy()
+  }
+}

@@ -1,0 +1,403 @@
+/**
+ * One SMMUv3 instance as Linux's arm-smmu-v3 drives it: probe from the ID registers, stream
+ * table / queues / enable, masters (StreamIDs), ASID and VMID allocation, STE and CD installs
+ * with CFGI + CMD_SYNC, the event-queue interrupt handler that forwards guest events, and the
+ * iommufd entry points (hw_info, paging / nested domains, vIOMMU).
+ */
+import {
+  DmaFault,
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_ALLOC_PASID,
+  IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
+  IOMMU_HW_INFO_TYPE_DEFAULT,
+  IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+  fail,
+  type Device,
+  type DmaFaultReason,
+  type HostServices,
+  type IommuCap,
+  type IommuDomain,
+  type IommuUnit,
+  type ResvRegion,
+  type Translation,
+  type UserData,
+  type Viommu,
+} from '@iommu-sim/core'
+import {
+  CR0_CMDQEN,
+  CR0_EVTQEN,
+  CR0_SMMUEN,
+  EVT_ID,
+  EVT_SIZE,
+  FaultKind,
+  IDR0_S1P,
+  IDR0_S2P,
+  IDR0_ST_LVL_2LVL,
+  IDR3_RIL,
+  OAS_BITS,
+  Q_OVERFLOW_FLAG,
+  SMMU_CR0,
+  SMMU_CMDQ_BASE,
+  SMMU_CMDQ_CONS,
+  SMMU_CMDQ_PROD,
+  SMMU_EVTQ_BASE,
+  SMMU_EVTQ_CONS,
+  SMMU_EVTQ_PROD,
+  SMMU_IDR0,
+  SMMU_IDR1,
+  SMMU_IDR3,
+  SMMU_IDR5,
+  SMMU_IIDR,
+  SMMU_AIDR,
+  SMMU_STRTAB_BASE,
+  SMMU_STRTAB_BASE_CFG,
+  STE_SIZE,
+  STRTAB_CFG_FMT_SHIFT,
+  STRTAB_CFG_SPLIT_SHIFT,
+  SmmuOutcome,
+  Smmuv3,
+  WalkResult,
+  qInc,
+  qIndex,
+  readWords,
+  wordsToBytes,
+  type PhysicalMemory,
+  type Smmuv3Options,
+} from '@iommu-sim/hw-models'
+import { cmd } from './commands.js'
+import { CommandQueue } from './cmdq.js'
+import { IdAllocator } from './ids.js'
+import { abortSte, s1Cd, s1Ste, type Ste } from './ste.js'
+import { Smmuv3BlockedDomain } from './domains/blocked.js'
+import { Smmuv3PagingDomain } from './domains/paging.js'
+import { Vsmmu, initVsmmu, vsmmuOps, VEVENT_FORWARDED } from './viommu.js'
+
+/** Linux STRTAB_SPLIT: 256 STEs (one PCI bus) per level-2 table. */
+const STRTAB_SPLIT = 8
+const CMDQ_LOG2 = 8
+const EVTQ_LOG2 = 7
+/** `struct iommu_hw_info_arm_smmuv3` is 40 bytes. */
+export const HW_INFO_ARM_SMMUV3_SIZE = 40
+/** IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 */
+export const VEVENTQ_TYPE_ARM_SMMUV3 = 1
+
+/** Per-device state (`struct arm_smmu_master`). */
+export class Smmuv3Master {
+  /** Current domain (blocked after probe). */
+  domain: IommuDomain
+  /** Linear CD table (one CD) for stage-1 domains, allocated on first use. */
+  cdTable = 0
+  /** Set while attached to a nested domain whose device has a vDEVICE: where its events go. */
+  vmaster: { viommu: Viommu; vsid: bigint } | undefined
+  /** The STE words last installed. */
+  ste: Ste = abortSte()
+  constructor(
+    readonly dev: Device,
+    readonly sid: number,
+    blocked: IommuDomain,
+  ) {
+    this.domain = blocked
+  }
+}
+
+export function smmuMaster(dev: Device): Smmuv3Master {
+  const m = dev.driverData
+  if (!(m instanceof Smmuv3Master)) throw new Error(`device 0x${dev.id.toString(16)} is not behind an SMMUv3`)
+  return m
+}
+
+/** A host event that stayed in the host (not forwarded to a vEVENTQ). */
+export interface HostEvent {
+  readonly id: number
+  readonly sid: number
+  readonly record: Uint8Array
+}
+
+export class Smmuv3IommuUnit implements IommuUnit {
+  readonly driverName = 'arm-smmu-v3'
+  readonly hw: Smmuv3
+  readonly blockedDomain: Smmuv3BlockedDomain
+  readonly cmdq: CommandQueue
+  readonly asids: IdAllocator
+  readonly vmids: IdAllocator
+  /** Features read from the ID registers at probe. */
+  readonly features: { s1: boolean; s2: boolean; nesting: boolean; ril: boolean; oasBits: number; sidBits: number; ssidBits: number; twoLevel: boolean }
+  readonly masters = new Map<number, Smmuv3Master>()
+  /** Events the host handled itself (bounded log, newest last). */
+  readonly hostEvents: HostEvent[] = []
+  private readonly l2Tables = new Map<number, number>()
+  private strtab = 0
+  private evtq = 0
+  private readonly walk = new WalkResult()
+
+  constructor(
+    readonly name: string,
+    private readonly host: HostServices,
+    options: Smmuv3Options,
+  ) {
+    this.hw = new Smmuv3(host.memory, options)
+    const idr0 = this.hw.readReg(SMMU_IDR0)
+    const idr1 = this.hw.readReg(SMMU_IDR1)
+    const s1 = (idr0 & IDR0_S1P) !== 0
+    const s2 = (idr0 & IDR0_S2P) !== 0
+    this.features = {
+      s1,
+      s2,
+      nesting: s1 && s2,
+      ril: (this.hw.readReg(SMMU_IDR3) & IDR3_RIL) !== 0,
+      oasBits: OAS_BITS[this.hw.readReg(SMMU_IDR5) & 7] ?? 48,
+      sidBits: idr1 & 0x3f,
+      ssidBits: (idr1 >>> 6) & 0x1f,
+      twoLevel: (idr0 & IDR0_ST_LVL_2LVL) !== 0,
+    }
+    this.asids = new IdAllocator(1, (1 << 16) - 1, 'ASID')
+    this.vmids = new IdAllocator(1, (1 << 16) - 1, 'VMID')
+    this.blockedDomain = new Smmuv3BlockedDomain(this)
+    const mem = this.memory
+    // Queues and stream table (arm_smmu_init_structures), then enable (arm_smmu_device_reset).
+    const cmdqBase = mem.allocFrames(((1 << CMDQ_LOG2) * 16) / 4096)
+    this.cmdq = new CommandQueue(this.hw, mem, cmdqBase, CMDQ_LOG2)
+    this.evtq = mem.allocFrames(((1 << EVTQ_LOG2) * EVT_SIZE) / 4096)
+    this.hw.writeReg64(SMMU_CMDQ_BASE, BigInt(cmdqBase) | BigInt(CMDQ_LOG2))
+    this.hw.writeReg(SMMU_CMDQ_PROD, 0)
+    this.hw.writeReg(SMMU_CMDQ_CONS, 0)
+    this.hw.writeReg64(SMMU_EVTQ_BASE, BigInt(this.evtq) | BigInt(EVTQ_LOG2))
+    this.hw.writeReg(SMMU_EVTQ_PROD, 0)
+    this.hw.writeReg(SMMU_EVTQ_CONS, 0)
+    const sidBits = this.features.sidBits
+    if (this.features.twoLevel) {
+      const l1Entries = 2 ** Math.max(0, sidBits - STRTAB_SPLIT)
+      this.strtab = mem.allocFrames(Math.max(1, Math.ceil((l1Entries * 8) / 4096)))
+      this.hw.writeReg(SMMU_STRTAB_BASE_CFG, (1 << STRTAB_CFG_FMT_SHIFT) | (STRTAB_SPLIT << STRTAB_CFG_SPLIT_SHIFT) | sidBits)
+    } else {
+      this.strtab = mem.allocFrames(Math.ceil((2 ** sidBits * STE_SIZE) / 4096))
+      this.hw.writeReg(SMMU_STRTAB_BASE_CFG, sidBits)
+    }
+    this.hw.writeReg64(SMMU_STRTAB_BASE, BigInt(this.strtab))
+    this.hw.onInterrupt = () => this.handleEvents()
+    this.hw.writeReg(SMMU_CR0, CR0_CMDQEN | CR0_EVTQEN)
+    this.cmdq.issue([cmd.cfgiAll(), cmd.tlbiNsnhAll()])
+    this.hw.writeReg(SMMU_CR0, CR0_CMDQEN | CR0_EVTQEN | CR0_SMMUEN)
+  }
+
+  get memory(): PhysicalMemory {
+    return this.host.memory
+  }
+
+  get pageSize(): number {
+    return this.host.pageSize
+  }
+
+  // ---- masters and STEs -----------------------------------------------------------------------
+
+  probeDevice(dev: Device): void {
+    if (!Number.isInteger(dev.id) || dev.id < 0 || dev.id >= 2 ** this.features.sidBits) {
+      throw fail('EINVAL', 'probe_device', `StreamID 0x${dev.id.toString(16)} beyond ${this.features.sidBits} bits`)
+    }
+    const master = new Smmuv3Master(dev, dev.id, this.blockedDomain)
+    dev.driverData = master
+    this.masters.set(dev.id, master)
+    this.ensureL2(dev.id)
+    this.installSte(master, abortSte())
+  }
+
+  /** arm_smmu_init_l2_strtab: the level-2 table holding `sid`. */
+  private ensureL2(sid: number): void {
+    if (!this.features.twoLevel) return
+    const l1 = sid >>> STRTAB_SPLIT
+    if (this.l2Tables.has(l1)) return
+    const frames = ((1 << STRTAB_SPLIT) * STE_SIZE) / 4096
+    const l2 = this.memory.allocFrames(frames)
+    // Every STE starts as abort (V=1, Config=0), as Linux initialises bypass/abort STEs.
+    for (let i = 0; i < 1 << STRTAB_SPLIT; i++) this.memory.write(l2 + i * STE_SIZE, wordsToBytes(abortSte()))
+    this.l2Tables.set(l1, l2)
+    this.memory.write64(this.strtab + l1 * 8, BigInt(l2) | BigInt(STRTAB_SPLIT + 1)) // L2PTR | SPAN
+    this.cmdq.issue([cmd.cfgiSte(sid, false)])
+  }
+
+  private stePa(sid: number): number {
+    if (!this.features.twoLevel) return this.strtab + sid * STE_SIZE
+    return this.l2Tables.get(sid >>> STRTAB_SPLIT)! + (sid & ((1 << STRTAB_SPLIT) - 1)) * STE_SIZE
+  }
+
+  /** Writes an STE (Q1..Q7 before Q0, which holds V and Config) and issues CFGI_STE + CMD_SYNC. */
+  installSte(master: Smmuv3Master, ste: Ste, cd?: bigint[]): void {
+    const pa = this.stePa(master.sid)
+    const commands = []
+    if (cd !== undefined) {
+      if (master.cdTable === 0) master.cdTable = this.memory.allocFrames(1)
+      this.memory.write(master.cdTable + 8, wordsToBytes(cd.slice(1)))
+      this.memory.write64(master.cdTable, cd[0]!)
+      commands.push(cmd.cfgiCd(master.sid, 0))
+    }
+    this.memory.write(pa + 8, wordsToBytes(ste.slice(1)))
+    this.memory.write64(pa, ste[0]!)
+    master.ste = ste
+    commands.push(cmd.cfgiSte(master.sid))
+    this.cmdq.issue(commands)
+  }
+
+  /** Installs the STE a stage-1 paging domain needs (CD 0 of the master's linear CD table). */
+  installS1(master: Smmuv3Master, domain: Smmuv3PagingDomain): void {
+    if (master.cdTable === 0) master.cdTable = this.memory.allocFrames(1)
+    this.installSte(master, s1Ste(master.cdTable, false), s1Cd(domain.pt, domain.asid, this.features.oasBits))
+  }
+
+  /** The STE the hardware holds for `sid` (tests compare it with what was asked). */
+  readSte(sid: number): bigint[] {
+    return readWords(this.memory.u8, this.stePa(sid), 8)
+  }
+
+  // ---- iommu_ops ------------------------------------------------------------------------------
+
+  capable(_dev: Device, cap: IommuCap): boolean {
+    switch (cap) {
+      case 'CACHE_COHERENCY':
+        return true // IDR0.COHACC
+      case 'PCI_ATS_SUPPORTED':
+        return this.hw.options.ats
+      default:
+        return false // no HTTU: no dirty tracking; no CANWBS firmware property
+    }
+  }
+
+  hwInfo(_dev: Device, type: number): { type: number; data: Uint8Array } {
+    if (type !== IOMMU_HW_INFO_TYPE_DEFAULT && type !== IOMMU_HW_INFO_TYPE_ARM_SMMUV3) {
+      throw fail('EOPNOTSUPP', 'hw_info', `hw info type ${type} not supported`)
+    }
+    const data = new Uint8Array(HW_INFO_ARM_SMMUV3_SIZE)
+    const v = new DataView(data.buffer)
+    for (let i = 0; i <= 5; i++) v.setUint32(8 + i * 4, this.hw.readReg(SMMU_IDR0 + i * 4), true)
+    v.setUint32(32, this.hw.readReg(SMMU_IIDR), true)
+    v.setUint32(36, this.hw.readReg(SMMU_AIDR), true)
+    return { type: IOMMU_HW_INFO_TYPE_ARM_SMMUV3, data }
+  }
+
+  maxPasidLog2(): number {
+    return 0 // substream (PASID) attach is not modelled by this driver yet
+  }
+
+  /** arm_smmu_domain_alloc_paging_flags. */
+  domainAllocPagingFlags(_dev: Device, flags: number, userData: UserData | undefined): IommuDomain {
+    const op = 'domain_alloc_paging_flags'
+    const allowed = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_PASID | IOMMU_HWPT_ALLOC_NEST_PARENT
+    if ((flags & ~allowed) !== 0 || userData !== undefined) throw fail('EOPNOTSUPP', op, `unsupported flags 0x${flags.toString(16)} or driver data`)
+    if (flags & IOMMU_HWPT_ALLOC_PASID) return new Smmuv3PagingDomain(this, 1, false)
+    switch (flags) {
+      case 0:
+        return new Smmuv3PagingDomain(this, this.features.s1 ? 1 : 2, false)
+      case IOMMU_HWPT_ALLOC_NEST_PARENT:
+        if (!this.features.nesting) throw fail('EOPNOTSUPP', op, 'no nesting support')
+        return new Smmuv3PagingDomain(this, 2, true)
+      default:
+        throw fail('EOPNOTSUPP', op, 'dirty tracking needs HTTU')
+    }
+  }
+
+  getViommuSize(_dev: Device, type: number): number {
+    if (!this.features.nesting) return 0
+    return type === IOMMU_VIOMMU_TYPE_ARM_SMMUV3 ? 128 : 0
+  }
+
+  viommuInit(viommu: Viommu, parent: IommuDomain): void {
+    initVsmmu(this, viommu, parent)
+    viommu.ops = vsmmuOps
+  }
+
+  getResvRegions(dev: Device): readonly ResvRegion[] {
+    return dev.resvRegions
+  }
+
+  // ---- DMA -----------------------------------------------------------------------------------
+
+  translate(dev: Device, pasid: number | undefined, iova: bigint, write: boolean, out: Translation): void {
+    const master = smmuMaster(dev)
+    const r = this.walk
+    const outcome = iova < 2n ** 53n ? this.hw.translate(master.sid, pasid ?? -1, Number(iova), write, r) : EVT_ID.F_ADDR_SIZE
+    if (outcome === SmmuOutcome.OK) {
+      const size = 2 ** r.sizeLg2
+      out.pa = r.oa
+      out.length = size - (Number(iova) % size)
+      return
+    }
+    throw new DmaFault({ reason: faultReason(outcome, r.fault), iova, deviceId: dev.id, pasid, write, level: r.level, stage: r.stage === 2 ? 2 : 1 })
+  }
+
+  // ---- events --------------------------------------------------------------------------------
+
+  /** The EVTQ interrupt handler (arm_smmu_evtq_thread): forward guest events, keep the rest. */
+  handleEvents(): void {
+    const mem = this.memory
+    let cons = this.hw.readReg(SMMU_EVTQ_CONS)
+    const prod = this.hw.readReg(SMMU_EVTQ_PROD)
+    while (qIndex(prod, EVTQ_LOG2) !== qIndex(cons, EVTQ_LOG2) || ((prod ^ cons) & (1 << EVTQ_LOG2)) !== 0) {
+      const pa = this.evtq + qIndex(cons, EVTQ_LOG2) * EVT_SIZE
+      this.handleEvent(mem.read(pa, EVT_SIZE))
+      cons = qInc(cons, EVTQ_LOG2)
+    }
+    // Acknowledge an overflow by copying PROD.OVFLG into CONS.OVACKFLG.
+    cons = ((cons & ~Q_OVERFLOW_FLAG) | (prod & Q_OVERFLOW_FLAG)) >>> 0
+    this.hw.writeReg(SMMU_EVTQ_CONS, cons)
+  }
+
+  private handleEvent(record: Uint8Array): void {
+    const v = new DataView(record.buffer, record.byteOffset, EVT_SIZE)
+    const id = v.getUint8(0)
+    const sid = v.getUint32(4, true)
+    const q1hi = v.getUint32(12, true)
+    const stall = (v.getUint32(8, true) >>> 31) & 1
+    const s2 = (q1hi >>> 7) & 1 // Q1 bit 39
+    const master = this.masters.get(sid)
+    const vm = master?.vmaster
+    if (vm !== undefined && stall === 0 && s2 === 0 && VEVENT_FORWARDED.has(id)) {
+      const vevt = record.slice()
+      new DataView(vevt.buffer).setUint32(4, Number(vm.vsid & 0xffff_ffffn), true)
+      try {
+        vm.viommu.reportEvent(VEVENTQ_TYPE_ARM_SMMUV3, vevt)
+        return
+      } catch {
+        // no vEVENTQ of the type: the event stays with the host
+      }
+    }
+    this.hostEvents.push({ id, sid, record: record.slice() })
+    if (this.hostEvents.length > 256) this.hostEvents.shift()
+  }
+
+  /** The command sequence the unit has consumed since `logCommands` was set (tests). */
+  get commandLog(): readonly (readonly [bigint, bigint])[] {
+    return this.hw.commandLog
+  }
+
+  /** CMDQ CONS/PROD, for tests. */
+  get cmdqPointers(): { prod: number; cons: number } {
+    return { prod: this.hw.readReg(SMMU_CMDQ_PROD), cons: this.hw.readReg(SMMU_CMDQ_CONS) }
+  }
+}
+
+function faultReason(outcome: number, kind: number): DmaFaultReason {
+  switch (outcome) {
+    case EVT_ID.F_TRANSLATION:
+      return 'translation'
+    case EVT_ID.F_PERMISSION:
+      return 'permission'
+    case EVT_ID.F_ADDR_SIZE:
+      return 'address-size'
+    case EVT_ID.F_ACCESS:
+      return 'access-flag'
+    case EVT_ID.F_WALK_EABT:
+    case EVT_ID.F_STE_FETCH:
+    case EVT_ID.F_CD_FETCH:
+      return 'external-abort'
+    case SmmuOutcome.ABORT:
+      if (kind === FaultKind.PERMISSION) return 'permission'
+      if (kind === FaultKind.TRANSLATION || kind === FaultKind.RESERVED) return 'translation'
+      if (kind === FaultKind.ACCESS_FLAG) return 'access-flag'
+      if (kind === FaultKind.ADDRESS_SIZE) return 'address-size'
+      return 'blocked'
+    default:
+      return 'bad-config'
+  }
+}
+
+export { Vsmmu }

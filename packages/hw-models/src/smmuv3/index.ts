@@ -1,0 +1,3 @@
+export * from './regs.js'
+export * from './structures.js'
+export { Smmuv3, SmmuOutcome, type Smmuv3Options, type Smmuv3Stats } from './unit.js'
