@@ -344,7 +344,7 @@ export class Smmuv3 {
       case S.CMDQ_OP.CMD_SYNC: {
         this.stats.syncs++
         const cs = (q0lo >>> 12) & 3
-        const msiAddr = (q1hi & 0xf_ffff) * 2 ** 32 + (q1lo & ~3) // MSIADDR [51:2]
+        const msiAddr = (q1hi & 0xf_ffff) * 2 ** 32 + ((q1lo & ~3) >>> 0) // MSIADDR [51:2]
         if (cs === S.CMD_SYNC_CS_IRQ && msiAddr !== 0 && this.mem.contains(msiAddr, 4)) this.mem.write32(msiAddr, q0hi)
         return R.CMDQ_ERR_NONE
       }
@@ -356,7 +356,7 @@ export class Smmuv3 {
   /** [start, length] of a TLBI address command (range form with TG ≠ 0 needs RIL). */
   private commandRange(q0lo: number, q1lo: number, q1hi: number, ipa: boolean): [number, number] | null {
     const tg = (q1lo >>> 10) & 3
-    let addr = q1hi * 2 ** 32 + (q1lo & ~0xfff)
+    let addr = q1hi * 2 ** 32 + ((q1lo & ~0xfff) >>> 0)
     if (ipa) addr = addr % 2 ** 52
     if (tg === 0) return [addr, 1]
     if (!this.opts.rangeInvalidation) return null
