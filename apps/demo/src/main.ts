@@ -1,8 +1,15 @@
 import { runMockScenario } from './scenario.js'
+import { runVmScenario } from './vm-scenario.js'
 
-const result = runMockScenario()
-for (const line of result.lines) console.log(line)
-if (!result.faultedAfterUnmap) {
-  console.error('demo: expected the DMA after UNMAP to fault')
+console.log('== 1. a process, a device and the mock IOMMU ==')
+const basic = runMockScenario()
+for (const line of basic.lines) console.log(line)
+
+console.log('\n== 2. a VM with two vSMMUs on two physical SMMUv3 units ==')
+const vm = runVmScenario()
+for (const line of vm.lines) console.log(line)
+
+if (!basic.faultedAfterUnmap || vm.events.length !== 1 || vm.leftovers.objects !== 0 || vm.leftovers.pins !== 0) {
+  console.error('demo: the scenario did not behave as expected')
   process.exit(1)
 }
