@@ -255,6 +255,18 @@ for (const domains of [0, 1] as const) {
       b.u32(8, 2)
       b.u64(16, 0x10n)
       expect(t.ioctl(C.IOMMU_IOAS_ALLOW_IOVAS, b)).toBe(err('EFAULT'))
+      // Ranges are read and checked one at a time: a bad range before an unreadable one is EINVAL.
+      const edge = t.proc.mmap(PAGE_SIZE) + BigInt(PAGE_SIZE - 16) // the next page is unmapped
+      const one = new Uint8Array(16)
+      const dv = new DataView(one.buffer)
+      dv.setBigUint64(0, lo + 5n, true)
+      dv.setBigUint64(8, lo, true)
+      t.proc.memory.write(edge, one)
+      b.u64(16, edge)
+      expect(t.ioctl(C.IOMMU_IOAS_ALLOW_IOVAS, b)).toBe(err('EINVAL'))
+      dv.setBigUint64(8, hi, true)
+      t.proc.memory.write(edge, one)
+      expect(t.ioctl(C.IOMMU_IOAS_ALLOW_IOVAS, b)).toBe(err('EFAULT'))
       expect(allow(t, t.ioasId, [])).toBe(0)
       teardown(t)
     })

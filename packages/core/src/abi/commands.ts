@@ -45,15 +45,27 @@ export const ioasAllowIovas: Handler<typeof L.IOMMU_IOAS_ALLOW_IOVAS_LAYOUT> = (
   // Each range becomes a kzalloc'd interval-tree node; the model bounds the whole staging copy.
   if (num * IOPT_ALLOWED_SIZE > USER_COPY_LIMIT) throw fail('ENOMEM', op, `${num} ranges`)
   const base = c.big('allowed_iovas')
+  // iommufd_ioas_load_iovas reads one range at a time and checks it (start < last, no overlap
+  // with an earlier range: EINVAL) before reading the next (EFAULT). Same outcome here: read
+  // until the first fault, then EINVAL if any range read so far is bad, else that EFAULT.
   const ranges: { start: bigint; last: bigint }[] = []
+  let fault: unknown
   for (let i = 0; i < num; i++) {
-    // One range at a time, as iommufd_ioas_load_iovas: read (EFAULT), then check it (EINVAL)
-    // before the next is read. The typed call below applies the same checks again.
-    const r = readRange(u, base + BigInt(i) * 16n)
+    let r: { start: bigint; last: bigint }
+    try {
+      r = readRange(u, base + BigInt(i) * 16n)
+    } catch (e) {
+      fault = e
+      break
+    }
     if (r.start >= r.last) throw fail('EINVAL', op, `range ${i} is empty or inverted`)
-    if (ranges.some((p) => p.start <= r.last && r.start <= p.last)) throw fail('EINVAL', op, `range ${i} overlaps an earlier one`)
     ranges.push(r)
   }
+  const sorted = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]!.start <= sorted[i - 1]!.last) throw fail('EINVAL', op, 'allowed ranges overlap')
+  }
+  if (fault !== undefined) throw fault
   u.ctx.ioasAllowIovas({ ioasId, allowedIovas: ranges })
 }
 
