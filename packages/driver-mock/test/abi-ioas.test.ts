@@ -313,6 +313,16 @@ for (const domains of [0, 1] as const) {
       expect(copy(t, RW, dst, 99, PAGE_SIZE, 0, BASE).rc).toBe(err('ENOENT'))
       expect(copy(t, RW, 99, t.ioasId, PAGE_SIZE, 0, BASE).rc).toBe(err('ENOENT'))
       expect(t.unmap(dst, 0, U64_MAX)).toEqual({ rc: 0, length: 2n * BigInt(PAGE_SIZE) })
+      // Selftest build: MOCK_FLAGS_ACCESS_SYZ makes src_iova {nth area, offset} (ioas.c → selftest.c).
+      const syz = new Buf(40)
+      syz.u32(4, FIXED | M.MOCK_FLAGS_ACCESS_SYZ)
+      syz.u32(8, dst)
+      syz.u32(12, t.ioasId)
+      syz.u64(16, PAGE_SIZE)
+      syz.u64(24, BASE)
+      syz.u64(32, 0x2000n << 32n) // area 0, offset 0x2000
+      expect(t.ioctl(C.IOMMU_IOAS_COPY, syz)).toBe(0)
+      expect([syz.u32(4), syz.u64(32)]).toEqual([FIXED, BASE + 0x2000n])
       teardown(t)
     })
 

@@ -11,6 +11,8 @@ import { UserData, UserDataArray } from '../driver/user-data.js'
 import type { Ucmd } from './ucmd.js'
 import * as L from './layout.js'
 import { USER_COPY_LIMIT } from './user-memory.js'
+import { selftestUnit } from './selftest.js'
+import type { Ioas } from '../iommufd/ioas.js'
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn
 const MAP_FLAGS = C.IOMMU_IOAS_MAP_FIXED_IOVA | C.IOMMU_IOAS_MAP_WRITEABLE | C.IOMMU_IOAS_MAP_READABLE
@@ -75,8 +77,28 @@ function readRange(u: Ucmd, va: bigint): { start: bigint; last: bigint } {
   return { start: v.big('start'), last: v.big('last') }
 }
 
+/** MOCK_FLAGS_ACCESS_SYZ (iommufd_test.h): syzkaller's {nth area, offset} IOVA encoding. */
+const MOCK_FLAGS_ACCESS_SYZ = 1 << 16
+
+/**
+ * In a selftest build (a unit with selftest ops on the host), IOMMU_IOAS_COPY first applies
+ * iommufd_test_syz_conv_iova_id: with MOCK_FLAGS_ACCESS_SYZ in flags the flag is dropped and
+ * src_iova = {u32 nth_area, u32 offset} becomes that area's IOVA + offset (0 if no such area).
+ */
+function syzConvCopy(u: Parameters<Handler<typeof L.IOMMU_IOAS_COPY_LAYOUT>>[0]): void {
+  const c = u.cmd
+  if ((c.num('flags') & MOCK_FLAGS_ACCESS_SYZ) === 0 || selftestUnit(u.ctx) === undefined) return
+  c.set('flags', c.num('flags') & ~MOCK_FLAGS_ACCESS_SYZ)
+  const ioas = u.ctx.objects.find(c.num('src_ioas_id'))
+  if (ioas === undefined || ioas.type !== 'IOAS') return
+  const raw = c.big('src_iova')
+  const area = (ioas as Ioas).iopt.areas[Number(raw & 0xffff_ffffn)]
+  c.set('src_iova', area === undefined ? 0n : area.iova + (raw >> 32n))
+}
+
 export const ioasCopy: Handler<typeof L.IOMMU_IOAS_COPY_LAYOUT> = (u) => {
   const c = u.cmd
+  syzConvCopy(u)
   const r = u.ctx.ioasCopy({
     flags: c.num('flags'),
     dstIoasId: c.num('dst_ioas_id'),
