@@ -115,6 +115,7 @@ export class AddressSpace implements UserMemory {
   }
 
   read(va: bigint, length: number): Uint8Array {
+    this.requireRange(va, length, false, 'read')
     const out = new Uint8Array(length)
     this.copy(va, length, 'read', (pa, off, n) => out.set(this.frames.memory.u8.subarray(pa, pa + n), off))
     return out

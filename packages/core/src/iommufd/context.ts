@@ -242,7 +242,7 @@ export class Iommufd {
       if (badOp) throw fail('EOPNOTSUPP', op, `unknown op ${req.op}`)
       if (req.op === C.IOMMU_OPTION_OP_GET) return { val64: this.accountMode === 'mm' ? 1n : 0n }
       if (!this.process.privileged) throw fail('EPERM', op, 'CAP_SYS_RESOURCE required')
-      if (this.objects.size > 0) throw fail('EBUSY', op, 'the context already has objects')
+      if (!this.objects.isEmpty) throw fail('EBUSY', op, 'the context already has objects')
       if (val64 > 1n) throw fail('EINVAL', op, 'RLIMIT_MODE is 0 (user) or 1 (mm)')
       this.accountMode = val64 === 1n ? 'mm' : 'user'
       return { val64 }

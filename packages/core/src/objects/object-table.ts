@@ -113,6 +113,11 @@ export class ObjectTable {
     return n
   }
 
+  /** True when no id is in use at all: no object, reservation or tombstone (xa_empty). */
+  get isEmpty(): boolean {
+    return this.slots.length <= 1
+  }
+
   isTombstone(id: number): boolean {
     return this.slots[id] === TOMBSTONE
   }
