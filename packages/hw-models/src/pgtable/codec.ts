@@ -38,6 +38,7 @@ export function encodeLeaf(fmt: PageTableFormat, level: number, oa: number, size
     (fmt.replicateGroups ? sizeLg2 > shift && sizeLg2 <= shift + 8 : fmt.lvContigLg2[g]! > 0 && sizeLg2 === shift + fmt.lvContigLg2[g]!)
   if (!okSize) throw new PageTableError('EINVAL', `${fmt.name}: 2^${sizeLg2} bytes is not a leaf size at level ${level}`)
   if (oa < 0 || oa % 2 ** sizeLg2 !== 0) throw new PageTableError('EINVAL', `${fmt.name}: 0x${oa.toString(16)} is not aligned to 2^${sizeLg2}`)
+  if (oa + 2 ** sizeLg2 > fmt.outputLimit) throw new PageTableError('EINVAL', `${fmt.name}: 0x${oa.toString(16)} + 2^${sizeLg2} exceeds ${fmt.outputBits}-bit output addresses`)
   const attrs = new Uint32Array(2)
   fmt.codec.protToAttrs(fmt, prot, attrs)
   const w = new Uint32Array(2)

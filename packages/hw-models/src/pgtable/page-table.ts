@@ -98,16 +98,6 @@ export class PageTable {
     this.checkInputRange(iv, sz)
     if (p < 0 || p + sz > fmt.outputLimit) throw new PageTableError('EINVAL', `${fmt.name}: output 0x${p.toString(16)}+0x${sz.toString(16)} exceeds ${fmt.outputBits}-bit addresses`)
     fmt.codec.protToAttrs(fmt, prot, this.attrs)
-    if (iv < 0 && iv + sz > 0) {
-      this.mapRange(iv, p, -iv)
-      try {
-        this.mapRange(0, p - iv, sz + iv)
-      } catch (e) {
-        this.unmapRange(iv, -iv, null)
-        throw e
-      }
-      return
-    }
     this.mapRange(iv, p, sz)
   }
 
@@ -147,14 +137,7 @@ export class PageTable {
     this.checkAlive()
     const out: MappedLeaf[] = []
     this.collect(this.root, this.format.topLevel, 0, out)
-    if (this.format.signExtended) {
-      const span = this.format.inputLimit * 2
-      for (let i = 0; i < out.length; i++) {
-        const m = out[i]!
-        if (m.iova >= this.format.inputLimit) out[i] = { ...m, iova: m.iova - span }
-      }
-      out.sort((a, b) => a.iova - b.iova)
-    }
+    if (this.format.signExtended) out.sort((a, b) => a.iova - b.iova)
     return out
   }
 
@@ -168,8 +151,11 @@ export class PageTable {
   }
 
   // ---------------------------------------------------------------------------------------
-  // internals: everything below works in "v-space", the input address with sign extension
-  // removed (v = iova + 2^inputBits for the upper half), where table indices are contiguous.
+  // internals. Input addresses stay canonical (negative for the upper half of sign-extended
+  // formats): floor(x · 2^-shift) & mask is the right two's-complement index for negatives, and a
+  // power-of-two aligned chunk never straddles 0, so no conversion (which would exceed 2^53 for
+  // 57-bit inputs) is needed. Only the root's slot numbers can come out negative; `& mask` maps
+  // them onto the upper half of the root.
 
   private checkAlive(): void {
     if (!this.alive) throw new PageTableError('EINVAL', `${this.format.name}: page table was destroyed`)
@@ -185,10 +171,6 @@ export class PageTable {
     if (iv < fmt.inputMin || iv + sz > fmt.inputLimit) {
       throw new PageTableError('EINVAL', `${fmt.name}: [0x${iv.toString(16)}, +0x${sz.toString(16)}) is outside the ${fmt.inputBits}-bit input range`)
     }
-  }
-
-  private toV(iv: number): number {
-    return iv < 0 ? iv + this.format.inputLimit * 2 : iv
   }
 
   private read(ea: number): void {
@@ -221,11 +203,11 @@ export class PageTable {
 
   /** Maps a range that does not cross the sign boundary; rolls back on failure. */
   private mapRange(iv: number, p: number, sz: number): void {
-    const created: number[] = [] // (parent entry address, table) pairs created by this call
+    const created: number[] = [] // (parent entry address, table, parent level) triples made by this call
     let done = 0
     try {
       while (done < sz) {
-        const v = this.toV(iv + done)
+        const v = iv + done
         const lg2 = this.pickSize(v, p + done, sz - done)
         this.mapOne(v, p + done, lg2, created)
         done += 2 ** lg2
@@ -258,7 +240,7 @@ export class PageTable {
         const child = this.allocTable()
         codec.encodeTable(fmt, g, child, w)
         mem.store64Ordered(ea, w[0]!, w[1]!)
-        created.push(ea, child)
+        created.push(ea, child, g)
         table = child
       } else {
         throw new PageTableError('EEXIST', `${fmt.name}: 0x${v.toString(16)} is already mapped by a ${t === EntryType.LEAF ? 'larger page' : 'reserved entry'} at level ${fmt.archLevel(g)}`)
@@ -312,28 +294,22 @@ export class PageTable {
   /** After a failed map: frees the tables it created that are empty again, deepest first. */
   private dropCreatedTables(created: number[]): void {
     const fmt = this.format
-    for (let k = created.length - 2; k >= 0; k -= 2) {
+    for (let k = created.length - 3; k >= 0; k -= 3) {
       const ea = created[k]!
       const child = created[k + 1]!
+      const g = created[k + 2]! // level of the parent entry
       this.read(ea)
-      // The parent's level is one above the child's; recover it from the parent entry.
-      for (let g = fmt.topLevel; g > 0; g--) {
-        if (fmt.codec.entryType(fmt, g, this.w[0]!, this.w[1]!) === EntryType.TABLE && fmt.codec.tableAddress(fmt, g, this.w[0]!, this.w[1]!) === child) {
-          if (this.subtreeEmpty(child, g - 1)) {
-            this.mem.clear64Ordered(ea)
-            this.freeChildren(child, g - 1, null)
-            this.freeTable(child, null)
-          }
-          break
-        }
-      }
+      if (fmt.codec.entryType(fmt, g, this.w[0]!, this.w[1]!) !== EntryType.TABLE || fmt.codec.tableAddress(fmt, g, this.w[0]!, this.w[1]!) !== child) continue
+      if (!this.subtreeEmpty(child, g - 1)) continue
+      this.mem.clear64Ordered(ea)
+      this.freeChildren(child, g - 1, null)
+      this.freeTable(child, null)
     }
   }
 
   private unmapRange(iv: number, sz: number, gather: TableGather | null): number {
-    if (iv < 0 && iv + sz > 0) return this.unmapRange(iv, -iv, gather) + this.unmapRange(0, sz + iv, gather)
-    const vs = this.toV(iv)
-    const ve = vs + sz
+    const vs = iv
+    const ve = iv + sz
     // Pre-allocate the tables block splits will need at the two ends, so that running out of
     // memory fails before anything changes.
     const need = this.splitsNeeded(vs) + this.splitsNeeded(ve)
@@ -355,13 +331,13 @@ export class PageTable {
   private splitsNeeded(b: number): number {
     const fmt = this.format
     const codec = fmt.codec
-    if (b <= 0 || b >= fmt.inputLimit * (fmt.signExtended ? 2 : 1)) return 0
+    if (b <= fmt.inputMin || b >= fmt.inputLimit) return 0
     let table = this.root
     let base = 0
     for (let g = fmt.topLevel; g >= 0; g--) {
       const esz = fmt.lvPow[g]!
       const idx = Math.floor((b - base) / esz)
-      this.read(table + idx * 8)
+      this.read(table + (idx & fmt.lvIndexMask[g]!) * 8)
       const t = codec.entryType(fmt, g, this.w[0]!, this.w[1]!)
       if (t === EntryType.TABLE) {
         if (codec.tableLevel(fmt, g, this.w[0]!, this.w[1]!) !== g - 1) return 0
@@ -386,8 +362,9 @@ export class PageTable {
     const shift = fmt.lvShift[g]!
     const iEnd = Math.ceil((ve - base) / esz)
     let bytes = 0
+    const slotMask = fmt.lvIndexMask[g]!
     for (let i = Math.floor((vs - base) / esz); i < iEnd; i++) {
-      const ea = table + i * 8
+      const ea = table + (i & slotMask) * 8
       this.read(ea)
       const lo = w[0]!
       const hi = w[1]!
@@ -416,11 +393,11 @@ export class PageTable {
         const count = gsize / esz
         const gi0 = i - (es - gs) / esz
         if (vs <= gs && gs + gsize <= ve) {
-          for (let j = 0; j < count; j++) mem.clear64Ordered(table + (gi0 + j) * 8)
+          for (let j = 0; j < count; j++) mem.clear64Ordered(table + ((gi0 + j) & slotMask) * 8)
           bytes += gsize
           i = gi0 + count - 1
         } else {
-          this.breakGroup(table, g, gi0, count, lo, hi)
+          this.breakGroup(table, g, gi0 & slotMask, count, lo, hi)
           i--
         }
         continue
@@ -507,13 +484,16 @@ export class PageTable {
     const codec = fmt.codec
     const n = fmt.entriesAt(g)
     const esz = fmt.lvPow[g]!
+    // The upper half of a sign-extended root maps negative (canonical) addresses.
+    const wrap = fmt.signExtended && g === fmt.topLevel ? n / 2 : n
     for (let i = 0; i < n; i++) {
       this.read(table + i * 8)
       const lo = this.w[0]!
       const hi = this.w[1]!
       const t = codec.entryType(fmt, g, lo, hi)
+      const start = base + (i >= wrap ? i - n : i) * esz
       if (t === EntryType.TABLE) {
-        if (codec.tableLevel(fmt, g, lo, hi) === g - 1) this.collect(codec.tableAddress(fmt, g, lo, hi), g - 1, base + i * esz, out)
+        if (codec.tableLevel(fmt, g, lo, hi) === g - 1) this.collect(codec.tableAddress(fmt, g, lo, hi), g - 1, start, out)
         continue
       }
       if (t !== EntryType.LEAF) continue
@@ -522,7 +502,7 @@ export class PageTable {
       const addr = codec.leafAddress(fmt, g, lo, hi)
       const slot = i % count
       out.push({
-        iova: base + (i - slot) * esz,
+        iova: start - slot * esz,
         oa: fmt.replicateGroups ? addr : addr - slot * esz,
         sizeLg2: groupLg2,
         level: fmt.archLevel(g),

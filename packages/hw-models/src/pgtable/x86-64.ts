@@ -138,7 +138,9 @@ function x86Perm(accLo: number, accHi: number, flags: number): number {
 export function walkX86(mem: PhysicalMemory, fmt: PageTableFormat, root: number, iova: number, required: number, out: WalkResult, fetch: WalkFetch | null): boolean {
   let g = fmt.topLevel
   if (!(iova >= fmt.inputMin && iova < fmt.inputLimit)) return setFault(out, FaultKind.ADDRESS_SIZE, 1, g + 1, iova, 0)
-  const va = iova < 0 ? iova + fmt.inputLimit * 2 : iova
+  // Upper-half (negative) inputs index correctly as they are: floor(x · 2^-s) & 511 is the
+  // two's-complement index, and x - floor(...) · 2^s the page offset (exact for x ≥ -2^56).
+  const va = iova
   const u32 = mem.u32
   const memBytes = mem.bytes < MAX_WALK_BYTES ? mem.bytes : MAX_WALK_BYTES
   const memWords = memBytes / 4
