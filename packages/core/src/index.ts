@@ -18,6 +18,7 @@ export type {
 export { UserData, UserDataArray, BufferUserMemory, copyExtensible, type UserMemory } from './driver/user-data.js'
 export { iommuMap, iommuUnmap } from './driver/iommu-map.js'
 export { Host, createHost, type HostOptions } from './host/host.js'
+export { HostDma } from './host/dma.js'
 export { Device, type AddDeviceOptions, type DmaOptions } from './host/device.js'
 export { Process, type ProcessOptions, type ProcessMemory } from './host/process.js'
 export { PROT_READ, PROT_WRITE, type MmapOptions } from './host/address-space.js'

@@ -185,6 +185,11 @@ export class Smmuv3IommuUnit implements IommuUnit {
     return this.host.memory
   }
 
+  /** The SMMUv3 model is the DMA engine's unit (translations can run on worker threads). */
+  get dmaModel(): Smmuv3 {
+    return this.hw
+  }
+
   get pageSize(): number {
     return this.host.pageSize
   }

@@ -6,7 +6,7 @@
  * return. `EINVAL` from `attachDev` means "this domain is incompatible with this device": core
  * then tries another automatic domain, so do not use EINVAL for other failures.
  */
-import type { PhysicalMemory } from '@iommu-sim/hw-models'
+import type { DmaUnitModel, PhysicalMemory } from '@iommu-sim/hw-models'
 import type { Device } from '../host/device.js'
 import type { UserData, UserDataArray } from './user-data.js'
 import type { SelftestCall } from '../abi/selftest.js'
@@ -71,6 +71,8 @@ export interface IommuUnit {
   readonly driverName: string
   /** The domain a device goes to when detached (always blocks DMA). */
   readonly blockedDomain: IommuDomain
+  /** The unit's hardware model, when it has one the DMA engine can run on worker threads. */
+  readonly dmaModel?: DmaUnitModel
 
   /** Validates and initialises per-device driver state when a device is added behind the unit. */
   probeDevice(dev: Device): void

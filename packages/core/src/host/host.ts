@@ -3,6 +3,8 @@ import type { HostServices, IommuDriver, IommuUnit } from '../driver/ops.js'
 import { Device, type AddDeviceOptions } from './device.js'
 import { FrameBook } from './frame-book.js'
 import { Process, type ProcessOptions } from './process.js'
+import { HostDma } from './dma.js'
+import type { DmaEngineOptions } from '@iommu-sim/hw-models'
 
 export interface HostOptions {
   /** IOMMU drivers; each creates its physical units. Importing a driver registers nothing. */
@@ -14,6 +16,8 @@ export interface HostOptions {
   /** Transparent huge pages (default on, 2 MiB): caps automatic IOVA alignment and backs large mmaps. */
   readonly transparentHugePages?: boolean
   readonly hugePageSize?: number
+  /** DMA engine options (worker count, an injected piscina pool). */
+  readonly dma?: DmaEngineOptions
 }
 
 /** The simulated machine: memory, IOMMU units, devices, processes. */
@@ -27,12 +31,15 @@ export class Host implements HostServices {
   private mem: PhysicalMemory | undefined
   private book: FrameBook | undefined
   private nextPid = 1
+  private dmaEngine: HostDma | undefined
+  private readonly dmaOptions: DmaEngineOptions
 
   constructor(options: HostOptions) {
     this.pageSize = options.pageSize ?? 4096
     if (!Number.isInteger(Math.log2(this.pageSize)) || this.pageSize < 4096) throw new RangeError(`pageSize ${this.pageSize} must be a power of two ≥ 4096`)
     this.hugePageSize = options.transparentHugePages === false ? 0 : (options.hugePageSize ?? 2 * 1024 * 1024)
     this.memoryBytes = options.memory?.bytes
+    this.dmaOptions = options.dma ?? {}
     const units: IommuUnit[] = []
     for (const driver of options.drivers) {
       if (driver.coreApi !== 1) throw new Error(`driver ${driver.name} was built for core API ${String(driver.coreApi)}, this core speaks 1`)
@@ -50,6 +57,12 @@ export class Host implements HostServices {
   get memory(): PhysicalMemory {
     this.mem ??= new PhysicalMemory(this.memoryBytes === undefined ? {} : { bytes: this.memoryBytes })
     return this.mem
+  }
+
+  /** The DMA engine over the units with hardware models (created on first use). */
+  get dma(): HostDma {
+    this.dmaEngine ??= new HostDma(this, this.dmaOptions)
+    return this.dmaEngine
   }
 
   /** Reference counts and pins of the frames behind process memory. */

@@ -85,6 +85,24 @@ const MAX_SID_STES_LINEAR = 1 << 24
 const TG_GRANULE: Record<number, LpaeGranule> = { [S.TG_4K]: 4096, [S.TG_64K]: 65536, [S.TG_16K]: 16384 }
 const CMD_TG_GRANULE = [0, 4096, 16384, 65536] as const
 
+/**
+ * Everything another thread needs to run this unit over the same shared memory: the register
+ * file, the IOTLB and the control words, plus the construction options. Plain data (SABs).
+ */
+export interface Smmuv3SharedState {
+  readonly kind: 'smmuv3'
+  readonly regs: SharedArrayBuffer
+  readonly iotlb: SharedArrayBuffer
+  readonly control: SharedArrayBuffer
+  readonly options: Smmuv3Options
+}
+
+/** Control words (Int32) shared by every view of a unit. */
+const CTL_GATE = 0 // 1 while the command queue is being consumed: new translation batches wait
+const CTL_IN_FLIGHT = 1 // translation batches running on other threads
+const CTL_CONFIG_GEN = 2 // bumped by every configuration-cache invalidation
+const CTL_WORDS = 4
+
 export interface Smmuv3Stats {
   commands: number
   syncs: number
@@ -110,13 +128,21 @@ export class Smmuv3 {
 
   private readonly stes = new Map<number, DecodedSte | ConfigFault>()
   private readonly contexts = new Map<number, StreamContext | ConfigFault>()
+  /** Shared control words: batch gate, batches in flight, configuration generation. */
+  readonly control: Int32Array
+  /** The configuration generation this view's caches were built at. */
+  private seenGen = 0
+  private readonly sharedOptions: Smmuv3Options
   private readonly opts: Required<Omit<Smmuv3Options, 'iotlb' | 'granules'>> & { granules: readonly LpaeGranule[] }
   private readonly scratch = new WalkResult()
 
   constructor(
     readonly mem: PhysicalMemory,
     options: Smmuv3Options = {},
+    /** Attach to a unit created elsewhere (another thread's view of the same hardware). */
+    shared?: Smmuv3SharedState,
   ) {
+    this.sharedOptions = options
     this.opts = {
       sidBits: options.sidBits ?? 16,
       ssidBits: options.ssidBits ?? 20,
@@ -137,8 +163,16 @@ export class Smmuv3 {
     }
     this.sidBits = this.opts.sidBits
     this.ssidBits = this.opts.ssidBits
+    if (shared !== undefined) {
+      this.regs = new Uint32Array(shared.regs)
+      this.iotlb = Iotlb.attach(shared.iotlb)
+      this.control = new Int32Array(shared.control)
+      this.seenGen = Atomics.load(this.control, CTL_CONFIG_GEN)
+      return
+    }
     this.regs = new Uint32Array(new SharedArrayBuffer(R.SMMU_REG_BYTES))
     this.iotlb = new Iotlb(options.iotlb ?? { capacity: 2048, ways: 8 })
+    this.control = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4))
     const o = this.opts
     let idr0 = R.IDR0_TTF_AARCH64 | R.IDR0_COHACC | R.IDR0_MSI | R.IDR0_SEV | R.IDR0_TTENDIAN_LE
     if (o.stage2) idr0 |= R.IDR0_S2P
@@ -158,6 +192,62 @@ export class Smmuv3 {
     this.set(R.SMMU_IDR5, idr5)
     this.set(R.SMMU_IIDR, o.iidr)
     this.set(R.SMMU_AIDR, o.aidr)
+  }
+
+  /** The unit as plain shared data, to rebuild it on another thread with `Smmuv3.attach`. */
+  share(): Smmuv3SharedState {
+    return { kind: 'smmuv3', regs: this.regs.buffer as SharedArrayBuffer, iotlb: this.iotlb.buffer, control: this.control.buffer as SharedArrayBuffer, options: this.sharedOptions }
+  }
+
+  static attach(mem: PhysicalMemory, shared: Smmuv3SharedState): Smmuv3 {
+    return new Smmuv3(mem, shared.options, shared)
+  }
+
+  // ---- cross-thread coherence ---------------------------------------------------------------
+
+  /**
+   * Called by a thread before it translates a batch for this unit: waits while the command queue
+   * is being consumed, counts the batch in flight, and drops this view's configuration caches if
+   * a CFGI happened since they were built. Pair with `endBatch`.
+   */
+  beginBatch(): void {
+    const ctl = this.control
+    for (;;) {
+      while (Atomics.load(ctl, CTL_GATE) !== 0) Atomics.wait(ctl, CTL_GATE, 1, 100)
+      Atomics.add(ctl, CTL_IN_FLIGHT, 1)
+      if (Atomics.load(ctl, CTL_GATE) === 0) break
+      this.endBatch() // the gate closed meanwhile: step back and wait
+    }
+    const gen = Atomics.load(ctl, CTL_CONFIG_GEN)
+    if (gen !== this.seenGen) {
+      this.stes.clear()
+      this.contexts.clear()
+      this.seenGen = gen
+    }
+  }
+
+  endBatch(): void {
+    if (Atomics.sub(this.control, CTL_IN_FLIGHT, 1) === 1) Atomics.notify(this.control, CTL_IN_FLIGHT)
+  }
+
+  /**
+   * Closes the gate and waits until no batch is in flight on another thread, so that cache
+   * invalidations have a single writer and take effect before CMD_SYNC completes (DESIGN §5).
+   */
+  private quiesce(): void {
+    const ctl = this.control
+    Atomics.store(ctl, CTL_GATE, 1)
+    for (let n = Atomics.load(ctl, CTL_IN_FLIGHT); n !== 0; n = Atomics.load(ctl, CTL_IN_FLIGHT)) Atomics.wait(ctl, CTL_IN_FLIGHT, n, 100)
+  }
+
+  private reopen(): void {
+    Atomics.store(this.control, CTL_GATE, 0)
+    Atomics.notify(this.control, CTL_GATE)
+  }
+
+  private bumpConfigGen(): void {
+    Atomics.add(this.control, CTL_CONFIG_GEN, 1)
+    this.seenGen = Atomics.load(this.control, CTL_CONFIG_GEN)
   }
 
   private set(off: number, v: number): void {
@@ -238,9 +328,19 @@ export class Smmuv3 {
     return { base: Number(base & 0x000f_ffff_ffff_ffe0n), log2: Number(base & BigInt(R.Q_BASE_LOG2SIZE_MASK)) }
   }
 
-  /** Consumes commands from CONS to PROD; an illegal command stops the queue with CONS.ERR. */
+  /** Consumes commands from CONS to PROD, with translation batches on other threads drained. */
   private consumeCommands(): void {
     if ((this.get(R.SMMU_CR0) & R.CR0_CMDQEN) === 0) return
+    this.quiesce()
+    try {
+      this.consumeQuiesced()
+    } finally {
+      this.reopen()
+    }
+  }
+
+  /** An illegal command stops the queue with CONS.ERR. */
+  private consumeQuiesced(): void {
     // A pending CMDQ error (GERROR ≠ GERRORN) halts the queue until acknowledged.
     if (((this.get(R.SMMU_GERROR) ^ this.get(R.SMMU_GERRORN)) & R.GERROR_CMDQ_ERR) !== 0) return
     const { base, log2 } = this.queue(R.SMMU_CMDQ_BASE)
@@ -298,6 +398,7 @@ export class Smmuv3 {
       case S.CMDQ_OP.CFGI_CD: {
         if (!sidValid) return R.CMDQ_ERR_ILL
         const ssv = (q0lo >>> 11) & 1
+        this.bumpConfigGen()
         this.contexts.delete(this.contextKey(sid, ssv ? q0lo >>> 12 : -1))
         if (!ssv) this.contexts.delete(this.contextKey(sid, 0))
         return R.CMDQ_ERR_NONE
@@ -373,6 +474,7 @@ export class Smmuv3 {
   }
 
   private invalidateSid(first: number, count: number): void {
+    this.bumpConfigGen()
     for (const sid of [...this.stes.keys()]) if (sid >= first && sid < first + count) this.stes.delete(sid)
     for (const key of [...this.contexts.keys()]) {
       const sid = Math.floor(key / 2 ** 21)
@@ -381,12 +483,19 @@ export class Smmuv3 {
   }
 
   private invalidateContexts(sid: number): void {
+    this.bumpConfigGen()
     for (const key of [...this.contexts.keys()]) if (Math.floor(key / 2 ** 21) === sid) this.contexts.delete(key)
   }
 
   private invalidateConfig(): void {
+    this.bumpConfigGen()
     this.stes.clear()
     this.contexts.clear()
+  }
+
+  /** Unserviced events: EVTQ PROD ≠ CONS (the interrupt line is asserted). */
+  get interruptPending(): boolean {
+    return ((this.get(R.SMMU_EVTQ_PROD) ^ this.get(R.SMMU_EVTQ_CONS)) & ~R.Q_OVERFLOW_FLAG) !== 0
   }
 
   /** Number of cached STE and CD configurations (tests use it to show caching is real). */
