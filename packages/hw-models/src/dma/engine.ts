@@ -26,6 +26,8 @@ export interface DmaEngineOptions {
   readonly workers?: number
   /** A pool to use instead of creating one (its worker must be this package's DMA worker). */
   readonly pool?: DmaPool
+  /** Device slots the engine can register (default 4096). */
+  readonly maxDevices?: number
 }
 
 export interface UnitDmaStats {
@@ -67,13 +69,21 @@ export class DmaEngine {
   private readonly ownsPool: boolean
   private closed = false
   /** [unit, deviceId] per device slot. */
-  private devices: Int32Array
-  private deviceStats: Float64Array
+  private readonly devices: Int32Array
+  private readonly deviceStats: Float64Array
   private deviceCount = 0
+  private readonly maxDevices: number
+  /** The shared state every task needs; sent once per worker (workerData) when the engine owns the pool. */
+  private readonly payload: DmaTask['engine'] & {}
+  private readonly orders = new WeakMap<DmaBatch, Int32Array>()
+  /** Batches being run: a batch's buffers are in use until its run settles. */
+  private readonly running = new WeakSet<DmaBatch>()
   private readonly unitStats: Float64Array
   private readonly shardOf: Int32Array
   private readonly shardChains: Promise<unknown>[]
   private readonly local: ShardContext
+  /** Milliseconds spent inside worker tasks (excludes messaging), for overhead accounting. */
+  workerMs = 0
 
   constructor(
     readonly memory: PhysicalMemory,
@@ -85,9 +95,18 @@ export class DmaEngine {
     this.workers = options.pool !== undefined ? Math.max(1, options.pool.threads?.length ?? requested) : requested
     this.pool = options.pool
     this.ownsPool = options.pool === undefined
-    this.devices = new Int32Array(new SharedArrayBuffer(64 * 2 * 4))
-    this.deviceStats = new Float64Array(new SharedArrayBuffer(64 * DEVICE_STATS * 8))
+    this.maxDevices = options.maxDevices ?? 4096
+    this.devices = new Int32Array(new SharedArrayBuffer(this.maxDevices * 2 * 4))
+    this.deviceStats = new Float64Array(new SharedArrayBuffer(this.maxDevices * DEVICE_STATS * 8))
     this.unitStats = new Float64Array(new SharedArrayBuffer(Math.max(1, units.length) * UNIT_STATS * 8))
+    this.payload = {
+      id: this.id,
+      memory: memory.buffer,
+      units: units.map((u) => u.share()),
+      devices: this.devices.buffer as SharedArrayBuffer,
+      unitStats: this.unitStats.buffer as SharedArrayBuffer,
+      deviceStats: this.deviceStats.buffer as SharedArrayBuffer,
+    }
     const shards = Math.max(1, Math.min(Math.max(1, this.workers), units.length))
     this.shardOf = Int32Array.from(units, (_, u) => u % shards)
     this.shardChains = Array.from({ length: shards }, () => Promise.resolve())
@@ -98,15 +117,7 @@ export class DmaEngine {
   addDevice(unit: number, deviceId: number): number {
     if (!Number.isInteger(unit) || unit < 0 || unit >= this.units.length) throw new RangeError(`DmaEngine: no unit ${unit}`)
     for (let s = 0; s < this.deviceCount; s++) if (this.devices[s * 2] === unit && this.devices[s * 2 + 1] === deviceId) return s
-    if ((this.deviceCount + 1) * 2 > this.devices.length) {
-      const devices = new Int32Array(new SharedArrayBuffer(this.devices.byteLength * 2))
-      devices.set(this.devices)
-      const stats = new Float64Array(new SharedArrayBuffer(this.deviceStats.byteLength * 2))
-      stats.set(this.deviceStats)
-      this.devices = devices
-      this.deviceStats = stats
-      Object.assign(this.local, { devices, deviceStats: stats })
-    }
+    if (this.deviceCount >= this.maxDevices) throw new RangeError(`DmaEngine: more than ${this.maxDevices} devices (option maxDevices)`)
     const slot = this.deviceCount++
     this.devices[slot * 2] = unit
     this.devices[slot * 2 + 1] = deviceId
@@ -119,6 +130,7 @@ export class DmaEngine {
 
   private check(batch: DmaBatch, count: number): void {
     if (this.closed) throw new Error('DmaEngine: closed')
+    if (this.running.has(batch)) throw new Error('DmaEngine: this batch is already running')
     if (!Number.isInteger(count) || count < 0 || count > batch.capacity) throw new RangeError(`DmaEngine: count ${count} outside the batch`)
     for (let i = 0; i < count; i++) {
       const slot = batch.device[i]!
@@ -142,7 +154,11 @@ export class DmaEngine {
     }
     for (let s = 0; s < shards; s++) counts[s + 1]! += counts[s]!
     const bounds = Array.from(counts)
-    const order = new Int32Array(new SharedArrayBuffer(Math.max(4, count * 4)))
+    let order = this.orders.get(batch)
+    if (order === undefined) {
+      order = new Int32Array(new SharedArrayBuffer(batch.capacity * 4))
+      this.orders.set(batch, order)
+    }
     const next = counts.slice(0, shards)
     for (let i = 0; i < count; i++) order[next[shardOfDesc[i]!]!++] = i
     return { order, bounds }
@@ -185,24 +201,26 @@ export class DmaEngine {
     this.check(batch, count)
     const { order, bounds } = this.partition(batch, count)
     const pool = await this.getPool()
-    const engine = {
-      id: this.id,
-      memory: this.memory.buffer,
-      units: this.units.map((u) => u.share()),
-      devices: this.devices.buffer as SharedArrayBuffer,
-      unitStats: this.unitStats.buffer as SharedArrayBuffer,
-      deviceStats: this.deviceStats.buffer as SharedArrayBuffer,
-    }
+    // An owned pool's workers got the engine state in workerData; an injected pool's get it per task.
+    const engine = this.ownsPool ? null : this.payload
     const runs: Promise<unknown>[] = []
     for (let s = 0; s < this.shardChains.length; s++) {
       if (bounds[s + 1]! <= bounds[s]!) continue
       const task: DmaTask = { engine, batch: batch.buffers, order: order.buffer as SharedArrayBuffer, start: bounds[s]!, end: bounds[s + 1]!, shardUnits: this.shardUnits(s) }
       // One task per shard at a time: a unit's IOTLB has a single writer.
-      const run = this.shardChains[s]!.then(() => pool.run(task))
+      const run = this.shardChains[s]!.then(() => pool.run(task)).then((r) => {
+        this.workerMs += (r as { ms?: number }).ms ?? 0
+        return r
+      })
       this.shardChains[s] = run.catch(() => {})
       runs.push(run)
     }
-    await Promise.all(runs)
+    this.running.add(batch)
+    try {
+      await Promise.all(runs)
+    } finally {
+      this.running.delete(batch)
+    }
     return this.summarize(batch, count, runs.length)
   }
 
@@ -226,6 +244,7 @@ export class DmaEngine {
         minThreads: this.workers,
         maxThreads: this.workers,
         idleTimeout: 30_000,
+        workerData: { dma: this.payload },
       }) as unknown as DmaPool
     }
     return this.pool

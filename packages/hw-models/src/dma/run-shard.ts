@@ -30,6 +30,10 @@ export interface ShardContext {
   readonly out: WalkResult
 }
 
+/** Thread-local accumulators: counting in private memory and adding once per shard is cheaper. */
+let localUnit = new Float64Array(0)
+let localDevice = new Float64Array(0)
+
 /** Runs descriptors order[start..end) of `batch`. Units of the shard are gated for the whole run. */
 export function runShard(ctx: ShardContext, batch: DmaBatch, order: Int32Array, start: number, end: number, shardUnits: readonly number[]): void {
   for (const u of shardUnits) ctx.units[u]!.beginBatch()
@@ -38,20 +42,49 @@ export function runShard(ctx: ShardContext, batch: DmaBatch, order: Int32Array, 
     const data = batch.bytes
     const out = ctx.out
     const devices = ctx.devices
-    const us = ctx.unitStats
-    const ds = ctx.deviceStats
+    if (localUnit.length < ctx.unitStats.length) localUnit = new Float64Array(ctx.unitStats.length)
+    if (localDevice.length < ctx.deviceStats.length) localDevice = new Float64Array(ctx.deviceStats.length)
+    const us = localUnit
+    const ds = localDevice
+    us.fill(0)
+    ds.fill(0)
+    const descDevice = batch.device
+    const descFlags = batch.flags
+    const descSsid = batch.ssid
+    const descIova = batch.iova
+    const descLength = batch.length
+    const resPa = batch.pa
+    const resMoved = batch.moved
+    const resFault = batch.fault
     for (let k = start; k < end; k++) {
       const i = order[k]!
-      const slot = batch.device[i]!
+      const slot = descDevice[i]!
       const unitIndex = devices[slot * 2]!
       const unit = ctx.units[unitIndex]!
       const sid = devices[slot * 2 + 1]!
-      const flags = batch.flags[i]!
+      const flags = descFlags[i]!
       const write = (flags & DMA_WRITE) !== 0
       const transfer = (flags & DMA_TRANSFER) !== 0
-      const ssid = batch.ssid[i]!
-      let iova = batch.iova[i]!
-      let remaining = batch.length[i]! > 0 ? batch.length[i]! : 1
+      const ssid = descSsid[i]!
+      let iova = descIova[i]!
+      const length = descLength[i]!
+      if (length <= 0) {
+        // Translate only: the common case, kept short.
+        out.reads = 0
+        const rc = unit.translate(sid, ssid, iova, write, out)
+        us[unitIndex * UNIT_STATS + US_TRANSLATIONS]!++
+        us[unitIndex * UNIT_STATS + US_WALK_READS]! += out.reads
+        ds[slot * DEVICE_STATS + DS_TRANSLATIONS]!++
+        resPa[i] = rc === 0 ? out.oa : -1
+        resMoved[i] = 0
+        resFault[i] = rc
+        if (rc !== 0) {
+          us[unitIndex * UNIT_STATS + US_FAULTS]!++
+          ds[slot * DEVICE_STATS + DS_FAULTS]!++
+        }
+        continue
+      }
+      let remaining = length
       let dataOff = batch.dataOffset[i]!
       let moved = 0
       let fault = 0
@@ -72,10 +105,10 @@ export function runShard(ctx: ShardContext, batch: DmaBatch, order: Int32Array, 
         const inPage = size - (iova % size)
         const n = inPage < remaining ? inPage : remaining
         if (first) {
-          batch.pa[i] = out.oa
+          resPa[i] = out.oa
           first = false
         }
-        if (transfer && batch.length[i]! > 0) {
+        if (transfer && length > 0) {
           const pa = out.oa
           if (write) u8.set(data.subarray(dataOff, dataOff + n), pa)
           else data.set(u8.subarray(pa, pa + n), dataOff)
@@ -85,12 +118,16 @@ export function runShard(ctx: ShardContext, batch: DmaBatch, order: Int32Array, 
         iova += n
         dataOff += n
       }
-      if (first) batch.pa[i] = -1
-      batch.moved[i] = moved
-      batch.fault[i] = fault
+      if (first) resPa[i] = -1
+      resMoved[i] = moved
+      resFault[i] = fault
       us[unitIndex * UNIT_STATS + US_BYTES]! += moved
       ds[slot * DEVICE_STATS + DS_BYTES]! += moved
     }
+    const sharedUnit = ctx.unitStats
+    for (let k = 0; k < sharedUnit.length; k++) sharedUnit[k]! += us[k]!
+    const sharedDevice = ctx.deviceStats
+    for (let k = 0; k < sharedDevice.length; k++) sharedDevice[k]! += ds[k]!
   } finally {
     for (const u of shardUnits) ctx.units[u]!.endBatch()
   }

@@ -3,6 +3,7 @@ import type { SharedUnitState } from './unit-model.js'
 
 /** What a worker task carries: shared buffers and offsets, nothing cloned but handles. */
 export interface DmaTask {
+  /** The engine's shared state, or null when the worker has it in workerData. */
   readonly engine: {
     readonly id: number
     readonly memory: SharedArrayBuffer
@@ -10,7 +11,7 @@ export interface DmaTask {
     readonly devices: SharedArrayBuffer
     readonly unitStats: SharedArrayBuffer
     readonly deviceStats: SharedArrayBuffer
-  }
+  } | null
   readonly batch: DmaBatchBuffers
   readonly order: SharedArrayBuffer
   readonly start: number

@@ -9,35 +9,34 @@ import { DmaBatch } from './batch.js'
 import { runShard, type ShardContext } from './run-shard.js'
 import { attachUnitModel } from './unit-model.js'
 import type { DmaTask } from './task.js'
+import { workerData } from 'piscina'
 
 const contexts = new Map<number, ShardContext>()
 
 function contextFor(task: DmaTask): ShardContext {
-  let ctx = contexts.get(task.engine.id)
-  if (ctx === undefined || ctx.units.length !== task.engine.units.length) {
-    const mem = PhysicalMemory.attach(task.engine.memory)
+  const engine = task.engine ?? (workerData as { dma: NonNullable<DmaTask['engine']> }).dma
+  let ctx = contexts.get(engine.id)
+  if (ctx === undefined) {
+    const mem = PhysicalMemory.attach(engine.memory)
     ctx = {
       mem,
-      units: task.engine.units.map((u) => attachUnitModel(mem, u)),
-      devices: new Int32Array(task.engine.devices),
-      unitStats: new Float64Array(task.engine.unitStats),
-      deviceStats: new Float64Array(task.engine.deviceStats),
+      units: engine.units.map((u) => attachUnitModel(mem, u)),
+      devices: new Int32Array(engine.devices),
+      unitStats: new Float64Array(engine.unitStats),
+      deviceStats: new Float64Array(engine.deviceStats),
       out: new WalkResult(),
     }
-    contexts.set(task.engine.id, ctx)
-  } else if (ctx.devices.buffer !== task.engine.devices) {
-    // The device table grew: take the new shared arrays.
-    ctx = { ...ctx, devices: new Int32Array(task.engine.devices), deviceStats: new Float64Array(task.engine.deviceStats) }
-    contexts.set(task.engine.id, ctx)
+    contexts.set(engine.id, ctx)
   }
   return ctx
 }
 
-export default function runDmaTask(task: DmaTask): { done: number } {
+export default function runDmaTask(task: DmaTask): { done: number; ms: number } {
+  const t0 = performance.now()
   const ctx = contextFor(task)
   const batch = DmaBatch.attach(task.batch)
   runShard(ctx, batch, new Int32Array(task.order), task.start, task.end, task.shardUnits)
-  return { done: task.end - task.start }
+  return { done: task.end - task.start, ms: performance.now() - t0 }
 }
 
 /** A no-op task: measures the pool's per-task overhead. */

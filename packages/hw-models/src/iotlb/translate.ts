@@ -52,8 +52,8 @@ export class TranslationContext {
  */
 export function translate(tlb: Iotlb | null, ctx: TranslationContext, iova: number, required: number, out: WalkResult): boolean {
   if (tlb !== null) {
-    const e = tlb.lookup(ctx.tagA, ctx.tagB, ctx.origin, iova)
-    if (e >= 0) return tlb.hitInto(e, iova, required, out)
+    const hit = tlb.lookupInto(ctx.tagA, ctx.tagB, ctx.origin, iova, required, out)
+    if (hit >= 0) return hit === 1
   }
   return translateMiss(tlb, ctx, iova, required, out)
 }

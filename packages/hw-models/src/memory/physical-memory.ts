@@ -39,33 +39,27 @@ export class PhysicalMemory {
   /** Lazily created 64-bit view for {@link store64Atomic}. */
   private big64: BigInt64Array | undefined
 
-  constructor(options: PhysicalMemoryOptions = {}) {
-    const bytes = options.bytes ?? DEFAULT_MEMORY_BYTES
+  constructor(options: PhysicalMemoryOptions = {}, existing?: SharedArrayBuffer) {
+    const bytes = existing?.byteLength ?? options.bytes ?? DEFAULT_MEMORY_BYTES
     if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes % FRAME_SIZE !== 0) {
       throw new RangeError(`PhysicalMemory: size must be a positive multiple of ${FRAME_SIZE}, got ${bytes}`)
     }
-    this.buffer = new SharedArrayBuffer(bytes)
+    this.buffer = existing ?? new SharedArrayBuffer(bytes)
     this.bytes = bytes
     this.u8 = new Uint8Array(this.buffer)
     this.u32 = new Uint32Array(this.buffer)
     this.i32 = new Int32Array(this.buffer)
     this.f64 = new Float64Array(this.buffer)
     // Frame 0 is never handed out: physical address 0 doubles as "no table" in many formats.
-    this.frames = new FrameAllocator(bytes / FRAME_SIZE, 1)
+    // A view attached to another thread's memory cannot allocate.
+    this.frames = existing === undefined ? new FrameAllocator(bytes / FRAME_SIZE, 1) : undefined
     if (!HOST_IS_LITTLE_ENDIAN) throw new Error('PhysicalMemory: iommu-sim requires a little-endian host')
   }
 
   /** A view of memory created elsewhere (e.g. in a worker); it cannot allocate frames. */
   static attach(buffer: SharedArrayBuffer): PhysicalMemory {
-    const mem = Object.create(PhysicalMemory.prototype) as { -readonly [K in keyof PhysicalMemory]: PhysicalMemory[K] }
-    mem.buffer = buffer
-    mem.bytes = buffer.byteLength
-    mem.u8 = new Uint8Array(buffer)
-    mem.u32 = new Uint32Array(buffer)
-    mem.i32 = new Int32Array(buffer)
-    mem.f64 = new Float64Array(buffer)
-    mem.frames = undefined
-    return mem as PhysicalMemory
+    // Through the constructor, so every view has the same object shape (fast property access).
+    return new PhysicalMemory({}, buffer)
   }
 
   // ---- frame allocation -------------------------------------------------------------------

@@ -132,6 +132,10 @@ export class Smmuv3 {
   readonly control: Int32Array
   /** The configuration generation this view's caches were built at. */
   private seenGen = 0
+  /** One-entry cache in front of `contexts`: consecutive translations of one stream skip the Map. */
+  private lastSid = -1
+  private lastSsid = -2
+  private lastCtx: StreamContext | ConfigFault | undefined
   private readonly sharedOptions: Smmuv3Options
   private readonly opts: Required<Omit<Smmuv3Options, 'iotlb' | 'granules'>> & { granules: readonly LpaeGranule[] }
   private readonly scratch = new WalkResult()
@@ -222,6 +226,7 @@ export class Smmuv3 {
     if (gen !== this.seenGen) {
       this.stes.clear()
       this.contexts.clear()
+      this.forgetLastContext()
       this.seenGen = gen
     }
   }
@@ -246,6 +251,7 @@ export class Smmuv3 {
   }
 
   private bumpConfigGen(): void {
+    this.forgetLastContext()
     Atomics.add(this.control, CTL_CONFIG_GEN, 1)
     this.seenGen = Atomics.load(this.control, CTL_CONFIG_GEN)
   }
@@ -603,13 +609,22 @@ export class Smmuv3 {
 
   /** The translation context of (sid, ssid); ssid −1 = no substream. */
   private contextFor(sid: number, ssid: number): StreamContext | ConfigFault {
+    if (sid === this.lastSid && ssid === this.lastSsid && this.lastCtx !== undefined) return this.lastCtx
     const key = this.contextKey(sid, ssid)
     let c = this.contexts.get(key)
     if (c === undefined) {
       c = this.buildContext(sid, ssid)
       this.contexts.set(key, c)
     }
+    this.lastSid = sid
+    this.lastSsid = ssid
+    this.lastCtx = c
     return c
+  }
+
+  private forgetLastContext(): void {
+    this.lastSid = -1
+    this.lastCtx = undefined
   }
 
   private buildContext(sid: number, ssid: number): StreamContext | ConfigFault {
