@@ -9,41 +9,9 @@ import * as C from '@iommu-sim/core'
 import { mockDriver } from '../src/index.js'
 import * as M from '../src/index.js'
 
-/** A struct buffer: `bytes` for ioctl, little-endian accessors by offset. */
-export class Buf {
-  readonly bytes: Uint8Array
-  readonly dv: DataView
-  constructor(size: number, extra = 0) {
-    this.bytes = new Uint8Array(size + extra)
-    this.dv = new DataView(this.bytes.buffer)
-    this.dv.setUint32(0, size, true)
-  }
-  u8(off: number, v?: number): number {
-    if (v !== undefined) this.dv.setUint8(off, v)
-    return this.dv.getUint8(off)
-  }
-  u16(off: number, v?: number): number {
-    if (v !== undefined) this.dv.setUint16(off, v, true)
-    return this.dv.getUint16(off, true)
-  }
-  u32(off: number, v?: number): number {
-    if (v !== undefined) this.dv.setUint32(off, v >>> 0, true)
-    return this.dv.getUint32(off, true)
-  }
-  s32(off: number, v?: number): number {
-    if (v !== undefined) this.dv.setInt32(off, v, true)
-    return this.dv.getInt32(off, true)
-  }
-  u64(off: number, v?: bigint | number): bigint {
-    if (v !== undefined) this.dv.setBigUint64(off, BigInt(v) & 0xffff_ffff_ffff_ffffn, true)
-    return this.dv.getBigUint64(off, true)
-  }
-  /** Sets `size` (or argsz) to something else than sizeof. */
-  size(v: number): this {
-    this.dv.setUint32(0, v >>> 0, true)
-    return this
-  }
-}
+/** A struct buffer: `bytes` for ioctl, little-endian accessors by offset (testkit's StructBuffer). */
+export { StructBuffer as Buf } from '@iommu-sim/testkit'
+import { StructBuffer as Buf } from '@iommu-sim/testkit'
 
 export const MB = 1024 * 1024
 export const PAGE_SIZE = 4096
