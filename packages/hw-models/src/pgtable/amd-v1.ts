@@ -13,7 +13,7 @@ import { PageTableError } from './errors.js'
 import { EntryType, PageTableFormat, restrictPageSizes, type FormatCodec } from './format.js'
 import type { WalkFetch } from '../walk/fetch.js'
 import type { WalkResult } from '../walk/result.js'
-import { setFault } from '../walk/fault.js'
+import { setFault, setLeaf, setPermFault } from '../walk/fault.js'
 import { MAX_WALK_BYTES } from '../walk/descriptor.js'
 
 /** Option bits in {@link PageTableFormat.flags} for the AMD v1 format. */
@@ -149,6 +149,7 @@ export function amdV1Format(opts: AmdV1Options): PageTableFormat {
     inputBits, outputBits, signExtended: false, flags: (opts.forceCoherent ?? true) ? AmdV1Flag.FORCE_COHERENT : 0,
     leafLevels, contigLg2: [], pageSizesLg2: restrictPageSizes(sizes, opts.pageSizes, name), replicateGroups: true,
     archLevelBase: 1, archLevelStep: 1, hwInfo: { mode }, codec: amdCodec,
+    reservedHiMask: outputBits >= 52 ? 0 : H_ADDR & ~((1 << (outputBits - 32)) - 1),
   })
 }
 
@@ -161,11 +162,11 @@ export function walkAmdV1(mem: PhysicalMemory, fmt: PageTableFormat, root: numbe
   if (!(iova >= 0 && iova < fmt.inputLimit)) return setFault(out, FaultKind.ADDRESS_SIZE, 2, g + 1, iova, 0)
   const u32 = mem.u32
   const memBytes = mem.bytes < MAX_WALK_BYTES ? mem.bytes : MAX_WALK_BYTES
-  const memWords = memBytes / 4
+  const memWords = u32.length
   const inv = fmt.lvInv
   const pow = fmt.lvPow
   const idxMask = fmt.lvIndexMask
-  const hiRsvd = fmt.outputBits >= 52 ? 0 : H_ADDR & ~((1 << (fmt.outputBits - 32)) - 1)
+  const hiRsvd = fmt.reservedHiMask
   let tableD = root
   let twi = 0
   if (fetch === null) {
@@ -226,22 +227,10 @@ export function walkAmdV1(mem: PhysicalMemory, fmt: PageTableFormat, root: numbe
       if (k <= shift || k > shift + 8) return setFault(out, FaultKind.RESERVED, 2, g + 1, iova, reads)
     }
     const perm = amdPerm(acc)
-    if ((perm & required) !== required) {
-      out.perm = perm
-      return setFault(out, FaultKind.PERMISSION, 2, g + 1, iova, reads)
-    }
+    if ((perm & required) !== required) return setPermFault(out, perm, 2, g + 1, iova, reads)
     const invK = INV2[k]!
     const powK = POW2[k]!
-    out.fault = 0
-    out.stage = 2
-    out.level = g + 1
-    out.oa = Math.floor(((hi & H_ADDR) * TWO32 + ((lo & 0xfffff000) >>> 0)) * invK) * powK + (iova - Math.floor(iova * invK) * powK)
-    out.sizeLg2 = k
-    out.perm = perm
-    out.s1Perm = perm
-    out.leafLo = lo
-    out.leafHi = hi
-    out.reads += reads
-    return true
+    const oa = Math.floor(((hi & H_ADDR) * TWO32 + ((lo & 0xfffff000) >>> 0)) * invK) * powK + (iova - Math.floor(iova * invK) * powK)
+    return setLeaf(out, 2, g + 1, oa, k, perm, lo, hi, reads)
   }
 }

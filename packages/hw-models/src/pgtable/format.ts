@@ -98,6 +98,8 @@ export interface FormatSpec {
   readonly archLevelStep: 1 | -1
   readonly hwInfo: Readonly<Record<string, number>>
   readonly codec: FormatCodec
+  /** high-word bits that are reserved in every descriptor (address bits above the output width...) */
+  readonly reservedHiMask?: number
 }
 
 const POW2 = (n: number): number => 2 ** n
@@ -123,6 +125,8 @@ export class PageTableFormat {
   readonly outputLimit: number
   /** family-specific option bits read by the walker */
   readonly flags: number
+  /** high-word bits reserved in every descriptor (a RESERVED fault for x86 / VT-d / AMD) */
+  readonly reservedHiMask: number
   /** bytes / frames of a non-root table */
   readonly tableBytes: number
   readonly tableFrames: number
@@ -170,6 +174,7 @@ export class PageTableFormat {
     this.inputLimit = spec.signExtended ? POW2(spec.inputBits - 1) : POW2(spec.inputBits)
     this.outputLimit = POW2(spec.outputBits)
     this.flags = spec.flags
+    this.reservedHiMask = spec.reservedHiMask ?? 0
     this.tableBytes = POW2(spec.granuleLg2)
     this.tableFrames = Math.max(1, this.tableBytes / FRAME_SIZE)
     const rootBytes = Math.max(this.tableBytes, 8 * POW2(spec.topIndexBits))

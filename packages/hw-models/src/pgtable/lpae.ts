@@ -18,7 +18,7 @@ import { PageTableError } from './errors.js'
 import { EntryType, PageTableFormat, restrictPageSizes, type FormatCodec } from './format.js'
 import type { WalkFetch } from '../walk/fetch.js'
 import type { WalkResult } from '../walk/result.js'
-import { setFault } from '../walk/fault.js'
+import { setFault, setLeaf, setPermFault } from '../walk/fault.js'
 import { MAX_WALK_BYTES } from '../walk/descriptor.js'
 
 /** Walker option bits in {@link PageTableFormat.flags} for the LPAE formats. */
@@ -359,7 +359,7 @@ export function walkLpae(mem: PhysicalMemory, fmt: PageTableFormat, root: number
   if (!(iova >= 0 && iova < fmt.inputLimit)) return setFault(out, FaultKind.TRANSLATION, stage, base - g, iova, 0)
   const u32 = mem.u32
   const memBytes = mem.bytes < MAX_WALK_BYTES ? mem.bytes : MAX_WALK_BYTES
-  const memWords = memBytes / 4
+  const memWords = u32.length
   const flags = fmt.flags
   const inv = fmt.lvInv
   const idxMask = fmt.lvIndexMask
@@ -423,25 +423,12 @@ export function walkLpae(mem: PhysicalMemory, fmt: PageTableFormat, root: number
     }
     if ((lo & D_AF) === 0 && (flags & LpaeFlag.AFFD) === 0) return setFault(out, FaultKind.ACCESS_FLAG, stage, base - g, iova, reads)
     const perm = s1 ? s1LeafPerm(lo, hi) & ~deny : s2LeafPerm(lo, hi, (flags & LpaeFlag.XNX) !== 0)
-    if ((perm & required) !== required) {
-      out.perm = perm
-      return setFault(out, FaultKind.PERMISSION, stage, base - g, iova, reads)
-    }
+    if ((perm & required) !== required) return setPermFault(out, perm, stage, base - g, iova, reads)
     let oa = (hi & fmt.lvOaHiMask[g]!) * TWO32 + ((lo & fmt.lvOaLoMask[g]!) >>> 0)
     if (oa52) oa += ((lo >>> 12) & 0xf) * TWO48
     if (oa >= outLimit) return setFault(out, FaultKind.ADDRESS_SIZE, stage, base - g, iova, reads)
     let sizeLg2 = fmt.lvShift[g]!
     if ((hi & H_CONT) !== 0 && (flags & LpaeFlag.CONTIG) !== 0) sizeLg2 += fmt.lvContigLg2[g]!
-    out.fault = 0
-    out.stage = stage
-    out.level = base - g
-    out.oa = oa + (iova - q * fmt.lvPow[g]!)
-    out.sizeLg2 = sizeLg2
-    out.perm = perm
-    out.s1Perm = perm
-    out.leafLo = lo
-    out.leafHi = hi
-    out.reads += reads
-    return true
+    return setLeaf(out, stage, base - g, oa + (iova - q * fmt.lvPow[g]!), sizeLg2, perm, lo, hi, reads)
   }
 }

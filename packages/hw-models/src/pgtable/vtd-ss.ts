@@ -10,7 +10,7 @@ import { PageTableError } from './errors.js'
 import { EntryType, PageTableFormat, restrictPageSizes, type FormatCodec } from './format.js'
 import type { WalkFetch } from '../walk/fetch.js'
 import type { WalkResult } from '../walk/result.js'
-import { setFault } from '../walk/fault.js'
+import { setFault, setLeaf, setPermFault } from '../walk/fault.js'
 import { MAX_WALK_BYTES } from '../walk/descriptor.js'
 
 /** Option bits in {@link PageTableFormat.flags} for the VT-d second-stage format. */
@@ -125,6 +125,7 @@ export function vtdSsFormat(opts: VtdSsOptions): PageTableFormat {
     inputBits: 12 + 9 * levels, outputBits, signExtended: false, flags, leafLevels, contigLg2: [],
     pageSizesLg2: restrictPageSizes(supported, opts.pageSizes, name), replicateGroups: false,
     archLevelBase: 1, archLevelStep: 1, hwInfo: { aw: levels - 2, levels }, codec: vtdCodec,
+    reservedHiMask: outputBits >= 52 ? 0 : H_ADDR & ~((1 << (outputBits - 32)) - 1),
   })
 }
 
@@ -135,10 +136,10 @@ export function walkVtdSs(mem: PhysicalMemory, fmt: PageTableFormat, root: numbe
   if (!(iova >= 0 && iova < fmt.inputLimit)) return setFault(out, FaultKind.ADDRESS_SIZE, 2, g + 1, iova, 0)
   const u32 = mem.u32
   const memBytes = mem.bytes < MAX_WALK_BYTES ? mem.bytes : MAX_WALK_BYTES
-  const memWords = memBytes / 4
+  const memWords = u32.length
   const flags = fmt.flags
   const inv = fmt.lvInv
-  const hiRsvd = fmt.outputBits >= 52 ? 0 : H_ADDR & ~((1 << (fmt.outputBits - 32)) - 1)
+  const hiRsvd = fmt.reservedHiMask
   let tableD = root
   let twi = 0
   if (fetch === null) {
@@ -191,20 +192,7 @@ export function walkVtdSs(mem: PhysicalMemory, fmt: PageTableFormat, root: numbe
     }
     if ((lo & SNP) !== 0 && (flags & VtdSsFlag.SNOOP_CONTROL) === 0) return setFault(out, FaultKind.RESERVED, 2, g + 1, iova, reads)
     const perm = vtdPerm(acc, flags)
-    if ((perm & required) !== required) {
-      out.perm = perm
-      return setFault(out, FaultKind.PERMISSION, 2, g + 1, iova, reads)
-    }
-    out.fault = 0
-    out.stage = 2
-    out.level = g + 1
-    out.oa = (hi & H_ADDR) * TWO32 + ((lo & fmt.lvOaLoMask[g]!) >>> 0) + (iova - q * fmt.lvPow[g]!)
-    out.sizeLg2 = fmt.lvShift[g]!
-    out.perm = perm
-    out.s1Perm = perm
-    out.leafLo = lo
-    out.leafHi = hi
-    out.reads += reads
-    return true
+    if ((perm & required) !== required) return setPermFault(out, perm, 2, g + 1, iova, reads)
+    return setLeaf(out, 2, g + 1, (hi & H_ADDR) * TWO32 + ((lo & fmt.lvOaLoMask[g]!) >>> 0) + (iova - q * fmt.lvPow[g]!), fmt.lvShift[g]!, perm, lo, hi, reads)
   }
 }

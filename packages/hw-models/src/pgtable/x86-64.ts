@@ -12,7 +12,7 @@ import { PageTableError } from './errors.js'
 import { EntryType, PageTableFormat, restrictPageSizes, type FormatCodec } from './format.js'
 import type { WalkFetch } from '../walk/fetch.js'
 import type { WalkResult } from '../walk/result.js'
-import { setFault } from '../walk/fault.js'
+import { setFault, setLeaf, setPermFault } from '../walk/fault.js'
 import { MAX_WALK_BYTES } from '../walk/descriptor.js'
 
 /** Walker option bits in {@link PageTableFormat.flags} for the x86-64 format. */
@@ -122,6 +122,7 @@ export function x86_64Format(opts: X86_64Options): PageTableFormat {
     inputBits: levels === 5 ? 57 : 48, outputBits, signExtended: true, flags, leafLevels, contigLg2: [],
     pageSizesLg2: restrictPageSizes(supported, opts.pageSizes, name), replicateGroups: false,
     archLevelBase: 1, archLevelStep: 1, hwInfo: { levels, fspm: levels === 5 ? 1 : 0 }, codec: x86Codec,
+    reservedHiMask: hiReservedMask(outputBits) | ((flags & X86Flag.NXE) === 0 ? H_XD : 0),
   })
 }
 
@@ -143,10 +144,10 @@ export function walkX86(mem: PhysicalMemory, fmt: PageTableFormat, root: number,
   const va = iova
   const u32 = mem.u32
   const memBytes = mem.bytes < MAX_WALK_BYTES ? mem.bytes : MAX_WALK_BYTES
-  const memWords = memBytes / 4
+  const memWords = u32.length
   const flags = fmt.flags
   const inv = fmt.lvInv
-  const hiRsvd = hiReservedMask(fmt.outputBits) | ((flags & X86Flag.NXE) === 0 ? H_XD : 0)
+  const hiRsvd = fmt.reservedHiMask
   // What every level must grant for this request: U/S for user accesses, R/W for user writes
   // (and supervisor writes with WPE), no XD for instruction fetches.
   const needLo = ((required & (P_R | P_W | P_X)) !== 0 ? US : 0) |
@@ -187,10 +188,7 @@ export function walkX86(mem: PhysicalMemory, fmt: PageTableFormat, root: number,
     if ((lo & P) === 0) return setFault(out, FaultKind.TRANSLATION, 1, g + 1, iova, reads)
     accLo &= lo
     accHi |= hi
-    if ((lo & needLo) !== needLo || (hi & denyHi) !== 0) {
-      out.perm = x86Perm(accLo, accHi, flags)
-      return setFault(out, FaultKind.PERMISSION, 1, g + 1, iova, reads)
-    }
+    if ((lo & needLo) !== needLo || (hi & denyHi) !== 0) return setPermFault(out, x86Perm(accLo, accHi, flags), 1, g + 1, iova, reads)
     if ((hi & hiRsvd) !== 0) return setFault(out, FaultKind.RESERVED, 1, g + 1, iova, reads)
     if (g !== 0 && (lo & PS) === 0) {
       const hiA = hi & H_ADDR
@@ -209,17 +207,7 @@ export function walkX86(mem: PhysicalMemory, fmt: PageTableFormat, root: number,
     if (g !== 0 && (fmt.lvLeaf[g] === 0 || (lo & ~fmt.lvOaLoMask[g]! & ~0x1fff) !== 0)) {
       return setFault(out, FaultKind.RESERVED, 1, g + 1, iova, reads)
     }
-    const perm = x86Perm(accLo, accHi, flags)
-    out.fault = 0
-    out.stage = 1
-    out.level = g + 1
-    out.oa = (hi & H_ADDR) * TWO32 + ((lo & fmt.lvOaLoMask[g]!) >>> 0) + (va - q * fmt.lvPow[g]!)
-    out.sizeLg2 = fmt.lvShift[g]!
-    out.perm = perm
-    out.s1Perm = perm
-    out.leafLo = lo
-    out.leafHi = hi
-    out.reads += reads
-    return true
+    const oaLoMask = fmt.lvOaLoMask[g]!
+    return setLeaf(out, 1, g + 1, (hi & H_ADDR) * TWO32 + ((lo & oaLoMask) >>> 0) + (va - q * fmt.lvPow[g]!), fmt.lvShift[g]!, x86Perm(accLo, accHi, flags), lo, hi, reads)
   }
 }

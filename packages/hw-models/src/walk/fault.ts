@@ -9,3 +9,24 @@ export function setFault(out: WalkResult, kind: number, stage: number, level: nu
   out.reads += reads
   return false
 }
+
+/** Records a successful translation in `out` and returns true (shared by every walker). */
+export function setLeaf(out: WalkResult, stage: number, level: number, oa: number, sizeLg2: number, perm: number, lo: number, hi: number, reads: number): true {
+  out.fault = 0
+  out.stage = stage
+  out.level = level
+  out.oa = oa
+  out.sizeLg2 = sizeLg2
+  out.perm = perm
+  out.s1Perm = perm
+  out.leafLo = lo
+  out.leafHi = hi
+  out.reads += reads
+  return true
+}
+
+/** Records a permission fault (with the permissions that were granted) and returns false. */
+export function setPermFault(out: WalkResult, perm: number, stage: number, level: number, address: number, reads: number): false {
+  out.perm = perm
+  return setFault(out, 2, stage, level, address, reads)
+}
