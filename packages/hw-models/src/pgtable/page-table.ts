@@ -59,6 +59,8 @@ export class PageTable {
   /** generic level holding leaves of each log2 size, -1 when the format has none */
   private readonly levelOfSize = new Int8Array(64).fill(-1)
   private readonly minPageLg2: number
+  /** the format's page sizes in bytes, largest first */
+  private readonly sizes: Float64Array
 
   constructor(readonly mem: PhysicalMemory, readonly format: PageTableFormat) {
     for (let lg2 = 0; lg2 < 64; lg2++) {
@@ -70,6 +72,7 @@ export class PageTable {
       }
     }
     this.minPageLg2 = Math.min(...format.pageSizesLg2)
+    this.sizes = Float64Array.from(format.pageSizesLg2, (l) => 2 ** l)
     this.root = mem.allocFrames(format.rootFrames, format.rootAlignFrames)
     this.frames = format.rootFrames
   }
@@ -194,14 +197,16 @@ export class PageTable {
   }
 
   private pickSize(v: number, p: number, remaining: number): number {
-    for (const lg2 of this.format.pageSizesLg2) {
-      const size = 2 ** lg2
-      if (size <= remaining && aligned(v, size) && aligned(p, size)) return lg2
+    const sizes = this.sizes
+    const lg2s = this.format.pageSizesLg2
+    for (let i = 0; i < sizes.length; i++) {
+      const size = sizes[i]!
+      if (size <= remaining && v - Math.floor(v / size) * size === 0 && p - Math.floor(p / size) * size === 0) return lg2s[i]!
     }
     throw new PageTableError('EINVAL', `${this.format.name}: no page size fits 0x${v.toString(16)} -> 0x${p.toString(16)}`)
   }
 
-  /** Maps a range that does not cross the sign boundary; rolls back on failure. */
+  /** Maps a range; on failure unmaps what it mapped and frees the tables it made. */
   private mapRange(iv: number, p: number, sz: number): void {
     const created: number[] = [] // (parent entry address, table, parent level) triples made by this call
     let done = 0
