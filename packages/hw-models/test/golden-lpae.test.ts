@@ -180,6 +180,7 @@ describe('VMSAv8-64 stage 2', () => {
   put(mem, 0x23000, 0x0000_0000_1234_57ffn)
   // L3[1]: S2AP=0b01 (read) | AF | page, XN[1] (bit 54)
   put(mem, 0x23008, 0x0040_0000_0030_0443n)
+  put(mem, 0x23010, 0x0000_0000_0040_00c3n) // L3[2]: S2AP=0b11, AF = 0
   const out = new WalkResult()
 
   it('uses concatenated start-level tables', () => {
@@ -194,6 +195,12 @@ describe('VMSAv8-64 stage 2', () => {
     expect(out.perm).toBe(Perm.R | Perm.PR)
     expect(walk(mem, fmt, 0x20000, 0x80_4000_1000, WRITE, out)).toBe(false)
     expect([out.fault, out.stage, out.level]).toEqual([FaultKind.PERMISSION, 2, 3])
+  })
+
+  it('AF = 0 is an access-flag fault unless S2AFFD', () => {
+    expect(walk(mem, fmt, 0x20000, 0x80_4000_2000, READ, out)).toBe(false)
+    expect([out.fault, out.stage, out.level]).toEqual([FaultKind.ACCESS_FLAG, 2, 3])
+    expect(walk(mem, lpaeS2Format({ inputBits: 40, accessFlagFaultDisable: true }), 0x20000, 0x80_4000_2000, READ, out)).toBe(true)
   })
 
   it('an IPA beyond S2T0SZ is a stage-2 translation fault at the start level', () => {

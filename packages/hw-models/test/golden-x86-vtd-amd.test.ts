@@ -35,6 +35,7 @@ describe('x86-64 4-level (VT-d first stage, AMD v2)', () => {
   put(mem, 0x10010, 0x0000_0000_0000_00e7n) // PML4E[2]: PS set: reserved
   put(mem, 0x12038, 0x0000_0000_4020_20e7n) // PDE[7]: 2M page 0x4020_0000 with address bit 13 set: reserved
   put(mem, 0x13048, 0x0000_0010_0000_0067n) // PTE[9]: address bit 36
+  put(mem, 0x12040, 0x0000_0000_4000_0027n) // PDE[8] -> a page table at 1 GiB, outside this 1 MiB memory
   put(mem, 0x10ff8, 0x0000_0000_0001_5027n) // PML4E[511] (upper half) -> PDPT 0x15000
   put(mem, 0x15000, 0x0000_0000_8000_00e7n) //   PDPTE[0]: 1G page 0x8000_0000
   const out = new WalkResult()
@@ -75,6 +76,7 @@ describe('x86-64 4-level (VT-d first stage, AMD v2)', () => {
     ['2M page with address bits [20:13] set', 0x80_80e0_0000, READ, FaultKind.RESERVED, 2],
     ['non-canonical input', 0x8000_0000_0000, READ, FaultKind.ADDRESS_SIZE, 4],
     ['non-canonical negative input', -(2 ** 47) - 4096, READ, FaultKind.ADDRESS_SIZE, 4],
+    ['page table outside physical memory', 0x80_8100_0000, READ, FaultKind.WALK_ABORT, 1],
   ]
   for (const [name, iova, req, fault, level] of faults) {
     it(`faults: ${name}`, () => {
@@ -139,6 +141,7 @@ describe('VT-d second stage (no present bit)', () => {
   put(mem, 0x12030, 0x0000_0000_0001_4001n) // SL-PDE[6]: R only -> 0x14000
   put(mem, 0x14000, 0x0000_0000_0070_0003n) //   SL-PTE[0]: R | W
   put(mem, 0x13048, 0x0000_0000_0090_0803n) // SL-PTE[9]: SNP
+  put(mem, 0x12040, 0x0000_0000_4000_0003n) // SL-PDE[8] -> a table at 1 GiB, outside memory
   const out = new WalkResult()
 
   it('walks 4K, 2M and 1G leaves', () => {
@@ -165,6 +168,7 @@ describe('VT-d second stage (no present bit)', () => {
     ['PS in an SL-PML4E', 0x100_0000_0000, READ, FaultKind.RESERVED, 4],
     ['2M leaf with address bits [20:12] set', 0x80_80e0_0000, READ, FaultKind.RESERVED, 2],
     ['input beyond the 48-bit AW', 0x1_0000_0000_0000, READ, FaultKind.ADDRESS_SIZE, 4],
+    ['table outside physical memory', 0x80_8100_0000, READ, FaultKind.WALK_ABORT, 1],
   ]
   for (const [name, iova, req, fault, level] of faults) {
     it(`faults: ${name}`, () => {
@@ -218,6 +222,7 @@ describe('AMD v1', () => {
   put(mem, 0x15008, 0x6000_0000_0040_0001n) //   L2[1]: 2M PTE 0x40_0000
   put(mem, 0x10018, 0x6000_0000_0001_1a01n) // L4[3]: NextLevel 5 from level 4: reserved
   put(mem, 0x13030, 0x6000_0000_0060_0201n) // L1[6]: NextLevel 1 in a level-1 entry: reserved
+  put(mem, 0x12058, 0x6000_0000_4000_0201n) // L2[11]: NextLevel 1 -> a table at 1 GiB, outside memory
   const out = new WalkResult()
 
   it('walks a 4K PTE; IR/IW give R/W, reads allow execute', () => {
@@ -252,6 +257,7 @@ describe('AMD v1', () => {
     ['NextLevel 1..6 in a level-1 entry', 0x80_8060_6000, READ, FaultKind.RESERVED, 1],
     ['NextLevel-7 size outside the level', 0x80_8140_0000, READ, FaultKind.RESERVED, 2],
     ['input beyond the mode', 0x1_0000_0000_0000, READ, FaultKind.ADDRESS_SIZE, 4],
+    ['table outside physical memory', 0x80_8160_0000, READ, FaultKind.WALK_ABORT, 1],
   ]
   for (const [name, iova, req, fault, level] of faults) {
     it(`faults: ${name}`, () => {
@@ -259,6 +265,13 @@ describe('AMD v1', () => {
       expect([out.fault, out.level, out.stage]).toEqual([fault, level, 2])
     })
   }
+
+  it('faults: inputs at or above 2^53 (not exact as numbers) are address-size faults', () => {
+    expect(walk(mem, amdV1Format({ mode: 6 }), 0x16000, 2 ** 53, READ, out)).toBe(false)
+    expect([out.fault, out.level]).toEqual([FaultKind.ADDRESS_SIZE, 6])
+    expect(walk(mem, x86_64Format({ levels: 5 }), 0x16000, -(2 ** 53) - 4096, READ, out)).toBe(false)
+    expect(out.fault).toBe(FaultKind.ADDRESS_SIZE)
+  })
 
   it('faults: a leaf at level 6 (mode 6 root)', () => {
     put(mem, 0x16000, 0x6000_0000_0000_0001n)

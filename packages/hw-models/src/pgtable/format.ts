@@ -117,9 +117,9 @@ export class PageTableFormat {
   readonly inputBits: number
   readonly outputBits: number
   readonly signExtended: boolean
-  /** lowest valid input address (negative for sign-extended formats) */
+  /** lowest valid input address (negative for sign-extended formats), at least -2^53 */
   readonly inputMin: number
-  /** one past the highest valid input address */
+  /** one past the highest valid input address, at most 2^53 */
   readonly inputLimit: number
   /** 2^outputBits */
   readonly outputLimit: number
@@ -170,8 +170,10 @@ export class PageTableFormat {
     this.inputBits = spec.inputBits
     this.outputBits = spec.outputBits
     this.signExtended = spec.signExtended
-    this.inputMin = spec.signExtended ? -POW2(spec.inputBits - 1) : 0
-    this.inputLimit = spec.signExtended ? POW2(spec.inputBits - 1) : POW2(spec.inputBits)
+    // Inputs are JS numbers: beyond ±2^53 they are not exact, so the range stops there (an input
+    // outside it is the format's out-of-range fault, ADDRESS_SIZE for the 57/64-bit formats).
+    this.inputMin = spec.signExtended ? Math.max(-POW2(spec.inputBits - 1), -POW2(53)) : 0
+    this.inputLimit = Math.min(spec.signExtended ? POW2(spec.inputBits - 1) : POW2(spec.inputBits), POW2(53))
     this.outputLimit = POW2(spec.outputBits)
     this.flags = spec.flags
     this.reservedHiMask = spec.reservedHiMask ?? 0
