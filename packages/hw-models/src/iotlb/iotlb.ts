@@ -373,7 +373,7 @@ export class Iotlb {
     ri[r + R_TAGA] = tagA
     ri[r + R_TAGB] = tagB
     ri[r + R_PERM] = (perm & 63) | ((s1Perm & 63) << 8) | ((level & 0xff) << 16)
-    ri[r + R_ATTR] = attr
+    ri[r + R_ATTR] = attr | 0
     ri[r + R_STAMP] = hdr[H_CLOCK] = (hdr[H_CLOCK]! + 1) | 0
     tags[victim] = base
     hdr[H_VALID]!++

@@ -19,8 +19,10 @@ export function setLeaf(out: WalkResult, stage: number, level: number, oa: numbe
   out.sizeLg2 = sizeLg2
   out.perm = perm
   out.s1Perm = perm
-  out.leafLo = lo
-  out.leafHi = hi
+  // Signed 32-bit: keeps the fields small-integer typed in V8 (a uint32 above 2^31 would make
+  // them boxed doubles and every walk slower).
+  out.leafLo = lo | 0
+  out.leafHi = hi | 0
   out.reads += reads
   return true
 }

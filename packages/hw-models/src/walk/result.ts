@@ -31,7 +31,9 @@ export class WalkResult {
   perm = 0
   /** Stage-1 permissions alone (equal to `perm` for a single-stage walk). */
   s1Perm = 0
-  /** Raw low / high words of the stage-1 (or only) leaf descriptor, for memory attributes. */
+  /** Raw low / high words of the stage-1 (or only) leaf descriptor, for memory attributes, as
+   *  signed 32-bit integers (`>>> 0` gives the unsigned word). From an IOTLB hit: the attribute
+   *  word the entry was filled with, and 0. */
   leafLo = 0
   leafHi = 0
   /** Intermediate address (stage-1 output) of a nested translation; 0 otherwise. */
