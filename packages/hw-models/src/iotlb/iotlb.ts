@@ -93,6 +93,9 @@ const ORIGIN_S2 = Origin.S2
 const ORIGIN_NESTED = Origin.NESTED
 const FAULT_PERMISSION = FaultKind.PERMISSION
 
+/** Marker options for `attach` (module-private). */
+const ATTACH: IotlbOptions = Object.freeze({})
+
 const POLICY_LRU = 0
 const POLICY_FIFO = 1
 
@@ -140,24 +143,34 @@ export class Iotlb {
     return TAGS_AT + capacity * 8 + capacity * REC_BYTES + (capacity / ways) * 4
   }
 
+  /**
+   * A new IOTLB (all entries invalid, counters zero), in `buffer` if given (at least
+   * {@link Iotlb.byteLength} bytes) or in a new SharedArrayBuffer.
+   */
   constructor(options: IotlbOptions = {}, buffer?: SharedArrayBuffer) {
-    const capacity = options.capacity ?? 2048
-    const ways = options.ways ?? Math.min(8, capacity)
-    if (!isPow2(capacity) || capacity > 1 << 24) throw new RangeError(`Iotlb: capacity must be a power of two ≤ 2^24, got ${capacity}`)
-    if (!isPow2(ways) || ways > capacity) throw new RangeError(`Iotlb: ways must be a power of two ≤ capacity, got ${ways}`)
-    const replacement = options.replacement ?? 'lru'
-    if (replacement !== 'lru' && replacement !== 'fifo') throw new RangeError(`Iotlb: replacement must be 'lru' or 'fifo'`)
-    const bytes = Iotlb.byteLength(capacity, ways)
-    const buf = buffer ?? new SharedArrayBuffer(bytes)
-    if (buf.byteLength < bytes) throw new RangeError(`Iotlb: buffer of ${buf.byteLength} bytes is smaller than the ${bytes} needed`)
-    const hdr = new Int32Array(buf, 0, HEADER_BYTES / 4)
-    hdr.fill(0)
-    hdr[H_MAGIC] = MAGIC
-    hdr[H_CAPACITY] = capacity
-    hdr[H_WAYS] = ways
-    hdr[H_SETS] = capacity / ways
-    hdr[H_POLICY] = replacement === 'lru' ? POLICY_LRU : POLICY_FIFO
-    new Uint8Array(buf, HEADER_BYTES, bytes - HEADER_BYTES).fill(0)
+    const attaching = options === ATTACH && buffer !== undefined
+    let capacity: number
+    let ways: number
+    let replacement: IotlbReplacement
+    let buf: SharedArrayBuffer
+    if (attaching) {
+      buf = buffer
+      const h = new Int32Array(buf, 0, HEADER_BYTES / 4)
+      capacity = h[H_CAPACITY]!
+      ways = h[H_WAYS]!
+      replacement = h[H_POLICY] === POLICY_LRU ? 'lru' : 'fifo'
+    } else {
+      capacity = options.capacity ?? 2048
+      ways = options.ways ?? Math.min(8, capacity)
+      if (!isPow2(capacity) || capacity > 1 << 24) throw new RangeError(`Iotlb: capacity must be a power of two ≤ 2^24, got ${capacity}`)
+      if (!isPow2(ways) || ways > capacity) throw new RangeError(`Iotlb: ways must be a power of two ≤ capacity, got ${ways}`)
+      replacement = options.replacement ?? 'lru'
+      if (replacement !== 'lru' && replacement !== 'fifo') throw new RangeError(`Iotlb: replacement must be 'lru' or 'fifo'`)
+      const bytes = Iotlb.byteLength(capacity, ways)
+      buf = buffer ?? new SharedArrayBuffer(bytes)
+      if (buf.byteLength < bytes) throw new RangeError(`Iotlb: buffer of ${buf.byteLength} bytes is smaller than the ${bytes} needed`)
+    }
+    // Same field order on every path: attached views (workers) share the object shape.
     this.buffer = buf
     this.capacity = capacity
     this.ways = ways
@@ -166,34 +179,31 @@ export class Iotlb {
     this.setMask = this.sets - 1
     this.setShift = this.sets === 1 ? 0 : 32 - Math.log2(this.sets)
     this.lru = replacement === 'lru'
-    this.hdr = hdr
+    this.hdr = new Int32Array(buf, 0, HEADER_BYTES / 4)
     this.ctr = new Float64Array(buf, HEADER_BYTES, COUNTER_BYTES / 8)
     this.tags = new Float64Array(buf, TAGS_AT, capacity)
     this.rf = new Float64Array(buf, TAGS_AT + capacity * 8, capacity * (REC_BYTES / 8))
     this.ri = new Int32Array(buf, TAGS_AT + capacity * 8, capacity * (REC_BYTES / 4))
     this.rr = new Int32Array(buf, TAGS_AT + capacity * (8 + REC_BYTES), this.sets)
-    this.tags.fill(NaN)
+    if (!attaching) {
+      const hdr = this.hdr
+      hdr.fill(0)
+      new Uint8Array(buf, HEADER_BYTES, Iotlb.byteLength(capacity, ways) - HEADER_BYTES).fill(0)
+      hdr[H_CAPACITY] = capacity
+      hdr[H_WAYS] = ways
+      hdr[H_SETS] = capacity / ways
+      hdr[H_POLICY] = replacement === 'lru' ? POLICY_LRU : POLICY_FIFO
+      this.tags.fill(NaN)
+      Atomics.store(hdr, H_MAGIC, MAGIC)
+    }
   }
 
   /** Another view (e.g. in a worker) of an IOTLB created elsewhere; shares all state. */
   static attach(buffer: SharedArrayBuffer): Iotlb {
-    const hdr = new Int32Array(buffer, 0, HEADER_BYTES / 4)
-    if (hdr[H_MAGIC] !== MAGIC) throw new RangeError('Iotlb.attach: buffer does not hold an IOTLB')
-    const tlb = Object.create(Iotlb.prototype) as { -readonly [K in keyof Iotlb]: Iotlb[K] } & Record<string, unknown>
-    const capacity = hdr[H_CAPACITY]!
-    const ways = hdr[H_WAYS]!
-    const sets = hdr[H_SETS]!
-    const lru = hdr[H_POLICY] === POLICY_LRU
-    Object.assign(tlb, {
-      buffer, capacity, ways, sets, replacement: lru ? 'lru' : 'fifo', setMask: sets - 1,
-      setShift: sets === 1 ? 0 : 32 - Math.log2(sets), lru, hdr,
-      ctr: new Float64Array(buffer, HEADER_BYTES, COUNTER_BYTES / 8),
-      tags: new Float64Array(buffer, TAGS_AT, capacity),
-      rf: new Float64Array(buffer, TAGS_AT + capacity * 8, capacity * (REC_BYTES / 8)),
-      ri: new Int32Array(buffer, TAGS_AT + capacity * 8, capacity * (REC_BYTES / 4)),
-      rr: new Int32Array(buffer, TAGS_AT + capacity * (8 + REC_BYTES), sets),
-    })
-    return tlb as unknown as Iotlb
+    if (buffer.byteLength < HEADER_BYTES || Atomics.load(new Int32Array(buffer, 0, 1), 0) !== MAGIC) {
+      throw new RangeError('Iotlb.attach: buffer does not hold an IOTLB')
+    }
+    return new Iotlb(ATTACH, buffer)
   }
 
   // ---------------------------------------------------------------------------------------
