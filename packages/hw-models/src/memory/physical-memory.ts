@@ -28,11 +28,7 @@ export class PhysicalMemory {
   readonly u32: Uint32Array
   /** Same words as `u32`, for Atomics (ordered descriptor install / clear). */
   readonly i32: Int32Array
-  /**
-   * 64-bit view of the same memory. An aligned Float64Array element load is one 64-bit access
-   * (single-copy atomic on x86-64 and AArch64), so walkers read a whole descriptor with it and
-   * never see half of a concurrent write.
-   */
+  /** 64-bit (Float64) view of the same memory, e.g. for bulk copies of 8-byte-aligned data. */
   readonly f64: Float64Array
   /** Frame allocator; `undefined` on a read-only attachment (a worker's view). */
   readonly frames: FrameAllocator | undefined
