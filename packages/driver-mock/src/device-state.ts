@@ -6,17 +6,49 @@ export class MockDeviceState {
   /** `cache[MOCK_DEV_CACHE_NUM]`, changed only by vIOMMU cache invalidation. */
   readonly cache = new Uint32Array(MOCK_DEV_CACHE_NUM).fill(IOMMU_TEST_DEV_CACHE_DEFAULT)
   /** Domain the RID is attached to (the blocked domain when detached). */
-  rid: IommuDomain
+  private ridDomain: IommuDomain
   /** PASID → domain. */
-  readonly pasids = new Map<number, IommuDomain>()
+  private readonly pasidDomains = new Map<number, IommuDomain>()
   /** IOMMU_TEST_PASID_RESERVED: one-shot failure armed by the first attach. */
   reservedPasidArmed = false
   /** The vIOMMU of the nested domain the RID is attached to, and the device's virt_id on it. */
   viommu: Viommu | undefined
   vdevId = 0n
 
-  constructor(blocked: IommuDomain) {
-    this.rid = blocked
+  constructor(
+    blocked: IommuDomain,
+    /** Programs the unit's device table (the hardware) for (RID or PASID) → domain. */
+    private readonly program: (pasid: number | undefined, domain: IommuDomain | undefined) => void,
+  ) {
+    this.ridDomain = blocked
+  }
+
+  get rid(): IommuDomain {
+    return this.ridDomain
+  }
+
+  set rid(domain: IommuDomain) {
+    this.ridDomain = domain
+    this.program(undefined, domain)
+  }
+
+  pasid(pasid: number): IommuDomain | undefined {
+    return this.pasidDomains.get(pasid)
+  }
+
+  setPasid(pasid: number, domain: IommuDomain): void {
+    this.pasidDomains.set(pasid, domain)
+    this.program(pasid, domain)
+  }
+
+  deletePasid(pasid: number): void {
+    this.pasidDomains.delete(pasid)
+    this.program(pasid, undefined)
+  }
+
+  /** PASIDs attached to something other than the blocked domain. */
+  get attachedPasids(): number[] {
+    return [...this.pasidDomains.keys()]
   }
 }
 

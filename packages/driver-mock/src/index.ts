@@ -10,3 +10,4 @@ export { MockViommuState, mockViommuState, mockTriggerVevent, IOMMU_VIOMMU_SELFT
 export { MockSelftest, MOCK_SELFTEST_DEVICE_ID_BASE } from './selftest/ops.js'
 export { SelftestObject, SelftestAccessFile, type SelftestAccessItem } from './selftest/objects.js'
 export * from './selftest/uapi.js'
+export { MockHardware, attachUnitModel, MOCK_HW_BLOCKED, MOCK_HW_PERMISSION_FAULT, MOCK_HW_TRANSLATION_FAULT, type MockHardwareState } from './hardware/mock-hardware.js'

@@ -24,6 +24,8 @@ import * as M from './constants.js'
 import { MockDeviceState, mockState } from './device-state.js'
 import { MockBlockedDomain } from './domains/blocked-domain.js'
 import { MockPagingDomain } from './domains/paging-domain.js'
+import { MOCK_HW_BLOCKED, MOCK_HW_PERMISSION_FAULT, MOCK_HW_TRANSLATION_FAULT, MockHardware } from './hardware/mock-hardware.js'
+import { WalkResult } from '@iommu-sim/hw-models'
 import { MockNestedDomain } from './domains/nested-domain.js'
 import { allocMockNested, initMockViommu, mockViommuOps } from './viommu.js'
 import { MockSelftest } from './selftest/ops.js'
@@ -51,7 +53,9 @@ export class MockIommuUnit implements IommuUnit {
     if ((dev.flags & ~M.MOCK_DEVICE_FLAGS) !== 0) {
       throw fail('EINVAL', 'probe_device', `unknown mock device flags 0x${dev.flags.toString(16)}`)
     }
-    dev.driverData = new MockDeviceState(this.blockedDomain)
+    dev.driverData = new MockDeviceState(this.blockedDomain, (pasid, domain) => {
+      this.hw.setDevice(dev.id, pasid, (domain as { hwSlot?: number } | undefined)?.hwSlot ?? -1)
+    })
   }
 
   capable(dev: Device, cap: IommuCap): boolean {
@@ -95,22 +99,32 @@ export class MockIommuUnit implements IommuUnit {
     }
     if (pagetableType === M.MOCK_IOMMUPT_DEFAULT) {
       // The default format stores only 2 KiB leaves and its aperture is forced to the mock range.
-      return new MockPagingDomain(this, this.host.memory, {
-        pgsizeBitmap: BigInt(M.MOCK_PAGE_SIZE),
-        aperture: { start: M.MOCK_APERTURE_START, end: M.MOCK_APERTURE_LAST },
-        levels: 3,
-        dirtyTracking: dirty,
-      })
+      return new MockPagingDomain(
+        this,
+        this.host.memory,
+        {
+          pgsizeBitmap: BigInt(M.MOCK_PAGE_SIZE),
+          aperture: { start: M.MOCK_APERTURE_START, end: M.MOCK_APERTURE_LAST },
+          levels: 3,
+          dirtyTracking: dirty,
+        },
+        this.hw,
+      )
     }
     if (pagetableType === M.MOCK_IOMMUPT_HUGE) {
       if (this.host.pageSize !== 4096) throw fail('EOPNOTSUPP', op, 'the HUGE mock format needs a 4 KiB host page size')
       // Only 1 MiB leaves, plus PAGE_SIZE so iommufd accepts the domain.
-      return new MockPagingDomain(this, this.host.memory, {
-        pgsizeBitmap: BigInt(M.MOCK_HUGE_PAGE_SIZE) | BigInt(this.host.pageSize),
-        aperture: { start: 0n, end: HUGE_APERTURE_END },
-        levels: 5,
-        dirtyTracking: dirty,
-      })
+      return new MockPagingDomain(
+        this,
+        this.host.memory,
+        {
+          pgsizeBitmap: BigInt(M.MOCK_HUGE_PAGE_SIZE) | BigInt(this.host.pageSize),
+          aperture: { start: 0n, end: HUGE_APERTURE_END },
+          levels: 5,
+          dirtyTracking: dirty,
+        },
+        this.hw,
+      )
     }
     throw fail('EOPNOTSUPP', op, `pagetable_type ${pagetableType} not supported`)
   }
@@ -149,13 +163,34 @@ export class MockIommuUnit implements IommuUnit {
     return this.selftestState.run(call)
   }
 
+  /** The unit's hardware: device and domain tables in shared memory (created on first use). */
+  get hw(): MockHardware {
+    this.hardware ??= new MockHardware(this.host.memory)
+    return this.hardware
+  }
+
+  private hardware: MockHardware | undefined
+
+  /** The mock is engine-capable: its tables are shared, its walk runs on any thread. */
+  get dmaModel(): MockHardware {
+    return this.hw
+  }
+
+  /** A DMA through the unit: the same hardware walk the DMA engine runs. */
   translate(dev: Device, pasid: number | undefined, iova: bigint, write: boolean, out: Translation): void {
-    const st = mockState(dev)
-    const domain = pasid === undefined ? st.rid : st.pasids.get(pasid)
-    if (domain instanceof MockPagingDomain || domain instanceof MockNestedDomain) {
-      domain.translate(dev, pasid, iova, write, out)
+    const r = this.walkResult
+    const rc = iova < 2n ** 53n ? this.hw.translate(dev.id, pasid ?? -1, Number(iova), write, r) : MOCK_HW_TRANSLATION_FAULT
+    if (rc === 0) {
+      const size = 2 ** r.sizeLg2
+      out.pa = r.oa
+      out.length = size - (Number(iova) % size)
       return
     }
-    throw new DmaFault({ reason: 'blocked', iova, deviceId: dev.id, pasid, write })
+    const st = mockState(dev)
+    const domain = pasid === undefined ? st.rid : st.pasid(pasid)
+    const reason = rc === MOCK_HW_BLOCKED ? 'blocked' : rc === MOCK_HW_PERMISSION_FAULT ? 'permission' : 'translation'
+    throw new DmaFault({ reason, iova, deviceId: dev.id, pasid, write, ...(domain instanceof MockNestedDomain ? { stage: 2 as const } : {}) })
   }
+
+  private readonly walkResult = new WalkResult()
 }

@@ -6,6 +6,8 @@ export class MockBlockedDomain implements IommuDomain {
   readonly type = 'blocked' as const
   readonly pgsizeBitmap = 0n
   readonly aperture = { start: 0n, end: 0n }
+  /** Slot in the hardware's domain table: −1 = block. */
+  readonly hwSlot = -1
 
   constructor(readonly unit: IommuUnit) {}
 
@@ -18,7 +20,7 @@ export class MockBlockedDomain implements IommuDomain {
 
   setDevPasid(dev: Device, pasid: number): void {
     const st = mockState(dev)
-    st.pasids.delete(pasid)
+    st.deletePasid(pasid)
     st.reservedPasidArmed = false
   }
 

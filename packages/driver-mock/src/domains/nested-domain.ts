@@ -1,4 +1,4 @@
-import { DmaFault, fail, type Device, type IommuDomain, type IommuUnit, type Translation, type UserDataArray, type Viommu } from '@iommu-sim/core'
+import { fail, type Device, type IommuDomain, type IommuUnit, type UserDataArray, type Viommu } from '@iommu-sim/core'
 import {
   IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
   IOMMU_TEST_INVALIDATE_FLAG_ALL,
@@ -22,6 +22,11 @@ export class MockNestedDomain implements IommuDomain {
   readonly aperture = { start: 0n, end: 0n }
   readonly iotlb = new Uint32Array(MOCK_NESTED_DOMAIN_IOTLB_NUM)
 
+  /** The hardware walks the parent's table (the mock has no stage-1 format). */
+  get hwSlot(): number {
+    return this.parent.hwSlot
+  }
+
   constructor(
     readonly unit: IommuUnit,
     readonly parent: MockPagingDomain,
@@ -44,7 +49,7 @@ export class MockNestedDomain implements IommuDomain {
 
   setDevPasid(dev: Device, pasid: number): void {
     if (dev.iommu !== this.unit) throw fail('EINVAL', 'set_dev_pasid', 'domain of another IOMMU')
-    mockState(dev).pasids.set(pasid, this)
+    mockState(dev).setPasid(pasid, this)
   }
 
   /** mock_domain_cache_invalidate_user: entries copied one by one (per-entry struct rules). */
@@ -65,15 +70,6 @@ export class MockNestedDomain implements IommuDomain {
       }
     } finally {
       array.entryNum = i
-    }
-  }
-
-  translate(dev: Device, pasid: number | undefined, iova: bigint, write: boolean, out: Translation): void {
-    try {
-      this.parent.translate(dev, pasid, iova, write, out)
-    } catch (e) {
-      if (DmaFault.is(e)) throw new DmaFault({ reason: e.reason, iova, deviceId: dev.id, pasid, write, stage: 2 })
-      throw e
     }
   }
 

@@ -1,8 +1,9 @@
-import { DmaFault, IOMMU_READ, IOMMU_WRITE, fail, type Device, type DirtyOps, type IommuDomain, type IommuUnit, type Translation } from '@iommu-sim/core'
+import { IOMMU_READ, IOMMU_WRITE, fail, type Device, type DirtyOps, type IommuDomain, type IommuUnit } from '@iommu-sim/core'
 import type { PhysicalMemory } from '@iommu-sim/hw-models'
 import { IOMMU_TEST_PASID_RESERVED, MOCK_FLAGS_DEVICE_NO_DIRTY } from '../constants.js'
 import { mockState } from '../device-state.js'
 import { MockPageTable, type WalkResult } from '../pagetable/mock-page-table.js'
+import type { MockHardware } from '../hardware/mock-hardware.js'
 
 export interface MockPagingConfig {
   readonly pgsizeBitmap: bigint
@@ -24,19 +25,24 @@ export class MockPagingDomain implements IommuDomain {
   readonly pt: MockPageTable
   /** Hardware dirty tracking switched on (only meaningful with dirtyOps). */
   trackingEnabled = false
+  /** Slot in the unit hardware's domain table. */
+  readonly hwSlot: number
 
   constructor(
     readonly unit: IommuUnit,
     memory: PhysicalMemory,
     config: MockPagingConfig,
+    private readonly hardware: MockHardware,
   ) {
     this.pgsizeBitmap = config.pgsizeBitmap
     this.aperture = config.aperture
     this.pt = new MockPageTable(memory, config.levels)
+    this.hwSlot = hardware.allocDomain(this.pt.root, config.levels)
     if (config.dirtyTracking) {
       this.dirtyOps = {
         setDirtyTracking: (enabled) => {
           this.trackingEnabled = enabled
+          hardware.setTracking(this.hwSlot, enabled)
         },
         readAndClearDirty: (iova, size, flags, record) => {
           this.pt.readAndClearDirty(Number(iova), Number(size), (flags & 1) !== 0, (i, n) => record(BigInt(i), BigInt(n)))
@@ -70,7 +76,7 @@ export class MockPagingDomain implements IommuDomain {
     if (this.dirtyOps !== undefined && (dev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) {
       throw fail('EINVAL', 'set_dev_pasid', 'a dirty-tracking domain cannot attach to a NO_DIRTY device')
     }
-    st.pasids.set(pasid, this)
+    st.setPasid(pasid, this)
   }
 
   mapPages(iova: bigint, paddr: bigint, pgsize: bigint, pgcount: number, prot: number): void {
@@ -89,19 +95,8 @@ export class MockPagingDomain implements IommuDomain {
     return BigInt(walk.pa)
   }
 
-  /** What the mock hardware does for a DMA through this domain. */
-  translate(dev: Device, pasid: number | undefined, iova: bigint, write: boolean, out: Translation): void {
-    const n = Number(iova)
-    if (iova >= BigInt(MAX_IOVA) || this.pt.lookup(n, walk) === 0) {
-      throw new DmaFault({ reason: 'translation', iova, deviceId: dev.id, pasid, write })
-    }
-    if (write ? !walk.writable : !walk.readable) throw new DmaFault({ reason: 'permission', iova, deviceId: dev.id, pasid, write })
-    if (write && this.trackingEnabled) this.pt.markDirty(n)
-    out.pa = walk.pa
-    out.length = walk.size
-  }
-
   free(): void {
+    this.hardware.freeDomain(this.hwSlot)
     this.pt.free()
   }
 }

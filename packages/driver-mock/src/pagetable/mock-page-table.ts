@@ -43,6 +43,53 @@ export interface WalkResult {
   entryPa: number
 }
 
+/** Level of the leaf the last `mockFindLeaf` found (a module-level scratch: no allocation). */
+export let mockLeafLevel = 0
+
+function decodeAddr(lo: number, hi: number): number {
+  return ((lo >>> 12) + (hi & ADDR_HI_MASK) * 1048576) * 2048
+}
+
+/**
+ * The hardware walk of a mock page table: the physical address of the leaf entry translating
+ * `iova` (0 if none), with its level in `mockLeafLevel`. Numbers only, no allocation.
+ */
+export function mockFindLeaf(u32: Uint32Array, root: number, levels: number, iova: number): number {
+  if (!(iova >= 0 && iova < 2 ** (MOCK_PT_PAGE_SHIFT + LEVEL_BITS * levels))) return 0
+  let table = root
+  for (let l = levels - 1; l >= 0; l--) {
+    const e = table + (Math.floor(iova / 2 ** (MOCK_PT_PAGE_SHIFT + LEVEL_BITS * l)) % ENTRIES) * 8
+    const lo = u32[e >>> 2]!
+    if ((lo & PR) === 0) return 0
+    const hi = u32[(e >>> 2) + 1]!
+    if (((lo & NL_MASK) >>> NL_SHIFT) === 0) {
+      mockLeafLevel = l
+      return e
+    }
+    table = decodeAddr(lo, hi)
+  }
+  return 0
+}
+
+/** Output address, permissions and dirty marking of a leaf entry found by mockFindLeaf. */
+export function mockLeafOutput(u32: Uint32Array, entry: number): number {
+  return decodeAddr(u32[entry >>> 2]!, u32[(entry >>> 2) + 1]!)
+}
+export function mockLeafReadable(u32: Uint32Array, entry: number): boolean {
+  return (u32[(entry >>> 2) + 1]! & IR) !== 0
+}
+export function mockLeafWritable(u32: Uint32Array, entry: number): boolean {
+  return (u32[(entry >>> 2) + 1]! & IW) !== 0
+}
+/** Sets A and D on a leaf (both halves of a contiguous 4 KiB leaf). */
+export function mockMarkDirty(u32: Uint32Array, entry: number): void {
+  u32[entry >>> 2] = (u32[entry >>> 2]! | A | D) >>> 0
+  if ((u32[entry >>> 2]! & C) !== 0) {
+    const pair = (entry & 8) === 0 ? entry + 8 : entry - 8
+    u32[pair >>> 2] = (u32[pair >>> 2]! | A | D) >>> 0
+  }
+}
+
 export class MockPageTable {
   readonly root: number
   /** Frames of every table in the tree (to free them all). */
@@ -86,7 +133,7 @@ export class MockPageTable {
   }
 
   private static decodeAddr(lo: number, hi: number): number {
-    return ((lo >>> 12) + (hi & ADDR_HI_MASK) * 1048576) * 2048
+    return decodeAddr(lo, hi)
   }
 
   /** Table at `level` covering `iova`, creating intermediate tables when `create`. 0 if absent. */
@@ -163,33 +210,22 @@ export class MockPageTable {
    * `lastLevel` is left at the leaf's level.
    */
   lookup(iova: number, out: WalkResult | null): number {
-    if (iova < 0 || iova >= 2 ** this.vaBits) return 0
     const u32 = this.mem.u32
-    let table = this.root
-    for (let l = this.levels - 1; l >= 0; l--) {
-      const e = table + this.index(iova, l) * 8
-      const lo = u32[e >>> 2]!
-      if ((lo & PR) === 0) return 0
-      const hi = u32[(e >>> 2) + 1]!
-      const nl = (lo & NL_MASK) >>> NL_SHIFT
-      if (nl === 0) {
-        this.lastLevel = l
-        if (out !== null) {
-          const size = MockPageTable.entrySize(l)
-          const base = MockPageTable.decodeAddr(lo, hi)
-          const leafIova = Math.floor(iova / size) * size
-          out.pa = base + (iova - leafIova)
-          out.iova = iova
-          out.size = size - (iova - leafIova)
-          out.readable = (hi & IR) !== 0
-          out.writable = (hi & IW) !== 0
-          out.entryPa = e
-        }
-        return e
-      }
-      table = MockPageTable.decodeAddr(lo, hi)
+    const e = mockFindLeaf(u32, this.root, this.levels, iova)
+    if (e === 0) return 0
+    const l = mockLeafLevel
+    this.lastLevel = l
+    if (out !== null) {
+      const size = MockPageTable.entrySize(l)
+      const leafIova = Math.floor(iova / size) * size
+      out.pa = mockLeafOutput(u32, e) + (iova - leafIova)
+      out.iova = iova
+      out.size = size - (iova - leafIova)
+      out.readable = mockLeafReadable(u32, e)
+      out.writable = mockLeafWritable(u32, e)
+      out.entryPa = e
     }
-    return 0
+    return e
   }
 
   /** Clears every leaf in [iova, iova + length); returns the bytes that were mapped. */
@@ -213,13 +249,7 @@ export class MockPageTable {
   markDirty(iova: number): boolean {
     const e = this.lookup(iova, null)
     if (e === 0) return false
-    const u32 = this.mem.u32
-    u32[e >>> 2] = (u32[e >>> 2]! | A | D) >>> 0
-    // The two halves of a contiguous 4 KiB leaf are dirtied together.
-    if ((u32[e >>> 2]! & C) !== 0) {
-      const pair = (e & 8) === 0 ? e + 8 : e - 8
-      u32[pair >>> 2] = (u32[pair >>> 2]! | A | D) >>> 0
-    }
+    mockMarkDirty(this.mem.u32, e)
     return true
   }
 

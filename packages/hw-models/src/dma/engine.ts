@@ -59,7 +59,8 @@ let nextEngineId = 1
 export function resolveDmaWorker(base: string = import.meta.url): { filename: string; execArgv: string[] } {
   const built = new URL('./workers/dma-worker.js', base)
   if (existsSync(fileURLToPath(built))) return { filename: built.href, execArgv: [] }
-  return { filename: new URL('./worker.ts', base).href, execArgv: ['--import', 'tsx'] }
+  // From sources, sibling packages resolve to their sources too (the `@iommu-sim/source` condition).
+  return { filename: new URL('./worker.ts', base).href, execArgv: ['--conditions=@iommu-sim/source', '--import', 'tsx'] }
 }
 
 export class DmaEngine {
@@ -253,8 +254,8 @@ export class DmaEngine {
   unitStatsOf(unit: number): UnitDmaStats {
     const s = this.unitStats
     const b = unit * UNIT_STATS
-    const tlb = this.units[unit]!.iotlb.stats()
-    return { translations: s[b + US_TRANSLATIONS]!, iotlbHits: tlb.hits, iotlbMisses: tlb.misses, walkReads: s[b + US_WALK_READS]!, faults: s[b + US_FAULTS]!, bytes: s[b + US_BYTES]! }
+    const tlb = this.units[unit]!.iotlb?.stats()
+    return { translations: s[b + US_TRANSLATIONS]!, iotlbHits: tlb?.hits ?? 0, iotlbMisses: tlb?.misses ?? 0, walkReads: s[b + US_WALK_READS]!, faults: s[b + US_FAULTS]!, bytes: s[b + US_BYTES]! }
   }
 
   deviceStatsOf(slot: number): DeviceDmaStats {
@@ -266,7 +267,7 @@ export class DmaEngine {
   resetStats(): void {
     this.unitStats.fill(0)
     this.deviceStats.fill(0)
-    for (const u of this.units) u.iotlb.resetStats()
+    for (const u of this.units) u.iotlb?.resetStats()
   }
 
   /** Stops the pool this engine created (an injected pool is left to its owner). */

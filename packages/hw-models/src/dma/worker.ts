@@ -13,14 +13,14 @@ import { workerData } from 'piscina'
 
 const contexts = new Map<number, ShardContext>()
 
-function contextFor(task: DmaTask): ShardContext {
+async function contextFor(task: DmaTask): Promise<ShardContext> {
   const engine = task.engine ?? (workerData as { dma: NonNullable<DmaTask['engine']> }).dma
   let ctx = contexts.get(engine.id)
   if (ctx === undefined) {
     const mem = PhysicalMemory.attach(engine.memory)
     ctx = {
       mem,
-      units: engine.units.map((u) => attachUnitModel(mem, u)),
+      units: await Promise.all(engine.units.map((u) => attachUnitModel(mem, u))),
       devices: new Int32Array(engine.devices),
       unitStats: new Float64Array(engine.unitStats),
       deviceStats: new Float64Array(engine.deviceStats),
@@ -31,9 +31,9 @@ function contextFor(task: DmaTask): ShardContext {
   return ctx
 }
 
-export default function runDmaTask(task: DmaTask): { done: number; ms: number } {
+export default async function runDmaTask(task: DmaTask): Promise<{ done: number; ms: number }> {
+  const ctx = await contextFor(task)
   const t0 = performance.now()
-  const ctx = contextFor(task)
   const batch = DmaBatch.attach(task.batch)
   runShard(ctx, batch, new Int32Array(task.order), task.start, task.end, task.shardUnits)
   return { done: task.end - task.start, ms: performance.now() - t0 }
