@@ -23,12 +23,19 @@ export function bypassSte(): Ste {
   return w
 }
 
-/** S1 translate through a linear CD table of one CD. */
-export function s1Ste(cdTable: number, ats: boolean): Ste {
+/**
+ * S1 translate through the master's CD table (arm_smmu_make_cdtable_ste): S1Fmt and S1CDMax
+ * from the table, and S1DSS, what non-substream traffic uses when S1CDMax > 0: CD 0 (SSID0) for
+ * a stage-1 RID domain, terminate for a blocked RID with PASIDs in use.
+ */
+export function cdTableSte(table: { readonly base: number; readonly s1fmt: number; readonly s1cdmax: number }, s1dss: number, ats: boolean): Ste {
   const w = new Array<bigint>(8).fill(0n)
   setField(w, STE.V, 1)
   setField(w, STE.CONFIG, STE_CFG_S1_TRANS)
-  setField(w, STE.S1CTXPTR, BigInt(cdTable) >> 6n)
+  setField(w, STE.S1FMT, table.s1fmt)
+  setField(w, STE.S1CTXPTR, BigInt(table.base) >> 6n)
+  setField(w, STE.S1CDMAX, table.s1cdmax)
+  setField(w, STE.S1DSS, s1dss)
   setField(w, STE.S1CIR, 1)
   setField(w, STE.S1COR, 1)
   setField(w, STE.S1CSH, 3)

@@ -34,6 +34,9 @@ import {
   IDR0_S1P,
   IDR0_S2P,
   IDR0_ST_LVL_2LVL,
+  IDR0_CD2L,
+  STE_S1DSS_SSID0,
+  STE_S1DSS_TERMINATE,
   IDR3_RIL,
   OAS_BITS,
   Q_OVERFLOW_FLAG,
@@ -68,7 +71,8 @@ import {
 import { cmd } from './commands.js'
 import { CommandQueue } from './cmdq.js'
 import { IdAllocator } from './ids.js'
-import { abortSte, s1Cd, s1Ste, type Ste } from './ste.js'
+import { abortSte, cdTableSte, s1Cd, type Ste } from './ste.js'
+import { CdTable } from './cd-table.js'
 import { Smmuv3BlockedDomain } from './domains/blocked.js'
 import { Smmuv3PagingDomain } from './domains/paging.js'
 import { Vsmmu, initVsmmu, vsmmuOps, VEVENT_FORWARDED } from './viommu.js'
@@ -86,8 +90,10 @@ export const VEVENTQ_TYPE_ARM_SMMUV3 = 1
 export class Smmuv3Master {
   /** Current domain (blocked after probe). */
   domain: IommuDomain
-  /** Linear CD table (one CD) for stage-1 domains, allocated on first use. */
-  cdTable = 0
+  /** The CD table (CD 0 for a stage-1 RID domain, CD n for PASID n), allocated on first use. */
+  cdTable: CdTable | undefined
+  /** Paging domains attached to SubstreamIDs (PASIDs) other than 0. */
+  readonly pasids = new Map<number, IommuDomain>()
   /** Set while attached to a nested domain whose device has a vDEVICE: where its events go. */
   vmaster: { viommu: Viommu; vsid: bigint } | undefined
   /** The STE words last installed. */
@@ -95,6 +101,8 @@ export class Smmuv3Master {
   constructor(
     readonly dev: Device,
     readonly sid: number,
+    /** SubstreamID bits this master uses: min(device PASID width, IDR1.SSIDSIZE). */
+    readonly ssidBits: number,
     blocked: IommuDomain,
   ) {
     this.domain = blocked
@@ -122,7 +130,7 @@ export class Smmuv3IommuUnit implements IommuUnit {
   readonly asids: IdAllocator
   readonly vmids: IdAllocator
   /** Features read from the ID registers at probe. */
-  readonly features: { s1: boolean; s2: boolean; nesting: boolean; ril: boolean; oasBits: number; sidBits: number; ssidBits: number; twoLevel: boolean }
+  readonly features: { s1: boolean; s2: boolean; nesting: boolean; ril: boolean; oasBits: number; sidBits: number; ssidBits: number; twoLevel: boolean; twoLevelCd: boolean }
   readonly masters = new Map<number, Smmuv3Master>()
   /** Events the host handled itself (bounded log, newest last). */
   readonly hostEvents: HostEvent[] = []
@@ -150,6 +158,7 @@ export class Smmuv3IommuUnit implements IommuUnit {
       sidBits: idr1 & 0x3f,
       ssidBits: (idr1 >>> 6) & 0x1f,
       twoLevel: (idr0 & IDR0_ST_LVL_2LVL) !== 0,
+      twoLevelCd: (idr0 & IDR0_CD2L) !== 0,
     }
     this.asids = new IdAllocator(1, (1 << 16) - 1, 'ASID')
     this.vmids = new IdAllocator(1, (1 << 16) - 1, 'VMID')
@@ -200,7 +209,11 @@ export class Smmuv3IommuUnit implements IommuUnit {
     if (!Number.isInteger(dev.id) || dev.id < 0 || dev.id >= 2 ** this.features.sidBits) {
       throw fail('EINVAL', 'probe_device', `StreamID 0x${dev.id.toString(16)} beyond ${this.features.sidBits} bits`)
     }
-    const master = new Smmuv3Master(dev, dev.id, this.blockedDomain)
+    // arm_smmu_probe_device: the master's SSID width, capped at a 64 KiB linear CD table
+    // (CTXDESC_LINEAR_CDMAX = 10) without 2-level CD table support.
+    let ssidBits = Math.min(dev.pasidBits, this.features.ssidBits)
+    if (!this.features.twoLevelCd) ssidBits = Math.min(ssidBits, 10)
+    const master = new Smmuv3Master(dev, dev.id, ssidBits, this.blockedDomain)
     dev.driverData = master
     this.masters.set(dev.id, master)
     this.ensureL2(dev.id)
@@ -227,26 +240,83 @@ export class Smmuv3IommuUnit implements IommuUnit {
   }
 
   /** Writes an STE (Q1..Q7 before Q0, which holds V and Config) and issues CFGI_STE + CMD_SYNC. */
-  installSte(master: Smmuv3Master, ste: Ste, cd?: bigint[]): void {
+  installSte(master: Smmuv3Master, ste: Ste): void {
     const pa = this.stePa(master.sid)
-    const commands = []
-    if (cd !== undefined) {
-      if (master.cdTable === 0) master.cdTable = this.memory.allocFrames(1)
-      this.memory.write(master.cdTable + 8, wordsToBytes(cd.slice(1)))
-      this.memory.write64(master.cdTable, cd[0]!)
-      commands.push(cmd.cfgiCd(master.sid, 0))
-    }
     this.memory.write(pa + 8, wordsToBytes(ste.slice(1)))
     this.memory.write64(pa, ste[0]!)
     master.ste = ste
-    commands.push(cmd.cfgiSte(master.sid))
-    this.cmdq.issue(commands)
+    this.cmdq.issue([cmd.cfgiSte(master.sid)])
   }
 
-  /** Installs the STE a stage-1 paging domain needs (CD 0 of the master's linear CD table). */
+  private cdTableOf(master: Smmuv3Master): CdTable {
+    master.cdTable ??= new CdTable(this.memory, master.ssidBits, this.features.twoLevelCd)
+    return master.cdTable
+  }
+
+  /**
+   * Writes (or with `cd` undefined clears) CD `ssid` of the master's table and issues CFGI_CD +
+   * CMD_SYNC (arm_smmu_write_cd_entry / arm_smmu_clear_cd). Tracks the SSIDs in use.
+   */
+  writeCd(master: Smmuv3Master, ssid: number, cd: bigint[] | undefined): void {
+    const table = this.cdTableOf(master)
+    const pa = table.cdAddress(ssid, cd !== undefined, () => this.cmdq.issue([cmd.cfgiCd(master.sid, ssid, false)]))
+    if (pa === undefined) return // clearing a CD whose leaf table was never allocated
+    if (cd === undefined) table.clearCd(pa)
+    else table.writeCd(pa, cd)
+    if (ssid !== 0) {
+      if (cd === undefined) table.pasidsInUse.delete(ssid)
+      else table.pasidsInUse.add(ssid)
+    }
+    this.cmdq.issue([cmd.cfgiCd(master.sid, ssid)])
+  }
+
+  /** Whether CDs other than CD 0 are valid (arm_smmu_ssids_in_use). */
+  ssidsInUse(master: Smmuv3Master): boolean {
+    return (master.cdTable?.pasidsInUse.size ?? 0) > 0
+  }
+
+  /** Installs a stage-1 RID domain: CD 0, then the CD-table STE with S1DSS = SSID0. */
   installS1(master: Smmuv3Master, domain: Smmuv3PagingDomain): void {
-    if (master.cdTable === 0) master.cdTable = this.memory.allocFrames(1)
-    this.installSte(master, s1Ste(master.cdTable, false), s1Cd(domain.pt, domain.asid, this.features.oasBits))
+    this.writeCd(master, 0, s1Cd(domain.pt, domain.asid, this.features.oasBits))
+    this.installSte(master, cdTableSte(this.cdTableOf(master), STE_S1DSS_SSID0, false))
+  }
+
+  /**
+   * The blocked RID: an abort STE, or while PASIDs are in use the CD-table STE with S1DSS =
+   * terminate and CD 0 cleared (arm_smmu_attach_dev_ste with a CD table in the STE).
+   */
+  installBlocked(master: Smmuv3Master): void {
+    if (!this.ssidsInUse(master)) {
+      this.installSte(master, abortSte())
+      if (master.cdTable !== undefined) this.writeCd(master, 0, undefined)
+      return
+    }
+    this.installSte(master, cdTableSte(master.cdTable!, STE_S1DSS_TERMINATE, false))
+    this.writeCd(master, 0, undefined)
+  }
+
+  /**
+   * arm_smmu_set_pasid: a stage-1 domain on SubstreamID `pasid`. The RID must already use the
+   * CD table (a stage-1 domain) or be blocked, in which case the STE switches to the CD table.
+   */
+  setPasid(master: Smmuv3Master, pasid: number, domain: Smmuv3PagingDomain): void {
+    const op = 'set_dev_pasid'
+    if (domain.unit !== this) throw fail('EINVAL', op, `domain of ${domain.unit.name} on a device behind ${this.name}`)
+    if (domain.stage !== 1) throw fail('EINVAL', op, 'only stage-1 domains can be attached to a PASID')
+    if (pasid <= 0 || pasid >= 2 ** master.ssidBits) throw fail('EINVAL', op, `PASID ${pasid} beyond the master's ${master.ssidBits} SSID bits`)
+    const rid = master.domain
+    const ridUsesCdTable = rid instanceof Smmuv3PagingDomain && rid.stage === 1
+    if (!ridUsesCdTable && rid.type !== 'blocked') throw fail('EINVAL', op, 'the RID domain does not use the CD table (stage 2 or nested)')
+    this.writeCd(master, pasid, s1Cd(domain.pt, domain.asid, this.features.oasBits))
+    master.pasids.set(pasid, domain)
+    if (!ridUsesCdTable) this.installSte(master, cdTableSte(master.cdTable!, STE_S1DSS_TERMINATE, false))
+  }
+
+  /** arm_smmu_blocking_set_dev_pasid: clears the CD; the last one downgrades a blocked RID's STE. */
+  removePasid(master: Smmuv3Master, pasid: number): void {
+    if (!master.pasids.delete(pasid)) return
+    this.writeCd(master, pasid, undefined)
+    if (!this.ssidsInUse(master) && master.domain.type === 'blocked') this.installSte(master, abortSte())
   }
 
   /** The STE the hardware holds for `sid` (tests compare it with what was asked). */
@@ -279,8 +349,9 @@ export class Smmuv3IommuUnit implements IommuUnit {
     return { type: IOMMU_HW_INFO_TYPE_ARM_SMMUV3, data }
   }
 
-  maxPasidLog2(): number {
-    return 0 // substream (PASID) attach is not modelled by this driver yet
+  /** The master's SubstreamID width (0 without PASID support). */
+  maxPasidLog2(dev: Device): number {
+    return smmuMaster(dev).ssidBits
   }
 
   /** arm_smmu_domain_alloc_paging_flags. */

@@ -25,16 +25,16 @@ function world(instances = 1) {
 const opsOf = (log: readonly (readonly [bigint, bigint])[]) => log.map(([q0]) => Number(q0 & 0xffn))
 
 describe('what the driver issues (reference §1.9)', () => {
-  it('attach of a stage-1 domain: CD then STE, CFGI_CD + CFGI_STE + CMD_SYNC', () => {
+  it('attach of a stage-1 domain: CD synced (CFGI_CD + CMD_SYNC) before the STE points at it (CFGI_STE + CMD_SYNC)', () => {
     const w = world()
     const { dev, vf } = w.device()
     const ioasId = w.ictx.ioasAlloc().outIoasId
     w.unit().hw.logCommands = true
     vf.attach(ioasId)
-    expect(opsOf(w.unit().commandLog)).toEqual([CMDQ_OP.CFGI_CD, CMDQ_OP.CFGI_STE, CMDQ_OP.CMD_SYNC])
+    expect(opsOf(w.unit().commandLog)).toEqual([CMDQ_OP.CFGI_CD, CMDQ_OP.CMD_SYNC, CMDQ_OP.CFGI_STE, CMDQ_OP.CMD_SYNC])
     const ste = w.unit().readSte(dev.id)
     expect(Number((ste[0]! >> 1n) & 7n)).toBe(5) // S1 translate
-    expect(Number(w.unit().commandLog[1]![0] >> 32n)).toBe(dev.id)
+    expect(Number(w.unit().commandLog[2]![0] >> 32n)).toBe(dev.id)
   })
   it('unmap of a stage-1 domain: range TLBI_NH_VA for the ASID, then CMD_SYNC', () => {
     const w = world()

@@ -141,16 +141,34 @@ describe('SMMUv3 unit: configuration errors become events (§1.11)', () => {
     expect(s.events().map((e) => Number(e[0]! & 0xffn))).toEqual([4, 4, 4, 4])
     expect(s.hw.stats.eventsLost).toBe(1) // a 4-entry queue: the fifth event overflowed
   })
-  it('SubstreamIDs: SSV with S1CDMax = 0, or beyond 2^S1CDMax, or none with S1DSS = terminate → C_BAD_SUBSTREAMID', () => {
+  it('SubstreamIDs: SSV with S1CDMax = 0 or beyond 2^S1CDMax → C_BAD_SUBSTREAMID; none with S1DSS = terminate (or reserved 0b11) → F_STREAM_DISABLED (SMMUv3 §5.2)', () => {
     const s = smmu()
     s.ste(8, [V | cfg(5) | BigInt(CDTAB)])
     expect(s.hw.translate(8, 1, 0, false, s.out)).toBe(EVT_ID.C_BAD_SUBSTREAMID)
     s.ste(9, [V | cfg(5) | BigInt(CDTAB) | (2n << 59n), 0n]) // 4 CDs, S1DSS = terminate
     expect(s.hw.translate(9, 4, 0, false, s.out)).toBe(EVT_ID.C_BAD_SUBSTREAMID)
-    expect(s.hw.translate(9, -1, 0, false, s.out)).toBe(EVT_ID.C_BAD_SUBSTREAMID)
-    const [e] = s.events()
-    expect(Number((e![0]! >> 11n) & 1n)).toBe(1) // SSV
-    expect(Number((e![0]! >> 12n) & 0xfffffn)).toBe(1)
+    expect(s.hw.translate(9, -1, 0, false, s.out)).toBe(EVT_ID.F_STREAM_DISABLED)
+    s.ste(10, [V | cfg(5) | BigInt(CDTAB) | (2n << 59n), 3n]) // S1DSS = 0b11 (reserved)
+    expect(s.hw.translate(10, -1, 0, false, s.out)).toBe(EVT_ID.F_STREAM_DISABLED)
+    const ev = s.events()
+    expect(ev.map((e) => Number(e[0]! & 0xffn))).toEqual([0x08, 0x08, 0x06, 0x06])
+    expect(Number((ev[0]![0]! >> 11n) & 1n)).toBe(1) // SSV
+    expect(Number((ev[0]![0]! >> 12n) & 0xfffffn)).toBe(1)
+    expect(Number((ev[2]![0]! >> 11n) & 1n)).toBe(0) // no SubstreamID
+  })
+  it('a SubstreamID on a bypass STE is terminated with C_BAD_SUBSTREAMID (SMMUv3 §3.3.2: SubstreamIDs need stage 1)', () => {
+    const s = smmu()
+    s.ste(11, [V | cfg(4)])
+    expect(s.hw.translate(11, 0, 0, false, s.out)).toBe(EVT_ID.C_BAD_SUBSTREAMID)
+    expect(s.hw.translate(11, -1, 0x1234, false, s.out)).toBe(SmmuOutcome.OK)
+    expect(s.events().map((e) => Number(e[0]! & 0xffn))).toEqual([0x08])
+  })
+  it('S1DSS = SSID0: no-substream traffic uses CD 0 and SubstreamID 0 is illegal (C_BAD_SUBSTREAMID)', () => {
+    const s = smmu()
+    cd(1, S1_L0).forEach((w, i) => s.mem.write64(CDTAB + i * 8, w))
+    s.ste(12, [V | cfg(5) | BigInt(CDTAB) | (2n << 59n), 2n])
+    expect(s.hw.translate(12, 0, 0, false, s.out)).toBe(EVT_ID.C_BAD_SUBSTREAMID)
+    expect(s.hw.translate(12, -1, 0, false, s.out)).not.toBe(EVT_ID.C_BAD_SUBSTREAMID)
   })
   it('an invalid CD (V = 0 or AA64 = 0) → C_BAD_CD', () => {
     const s = smmu()

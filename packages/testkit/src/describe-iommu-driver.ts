@@ -7,6 +7,7 @@ import {
   DmaFault,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_ALLOC_PASID,
   IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
   IOMMU_HW_INFO_TYPE_NONE,
   IommufdError,
@@ -21,7 +22,7 @@ import {
 } from '@iommu-sim/core'
 
 /** Optional behaviours a driver may not have; the matching cases are skipped. */
-export type DriverCapability = 'dirty-tracking' | 'nest-parent' | 'multiple-units' | 'hw-info'
+export type DriverCapability = 'dirty-tracking' | 'nest-parent' | 'multiple-units' | 'hw-info' | 'pasid'
 
 export interface DescribeIommuDriverOptions {
   /** Capabilities this driver does not implement. */
@@ -30,6 +31,8 @@ export interface DescribeIommuDriverOptions {
   readonly memoryBytes?: number
   /** How to add the n-th test device behind a unit (default: id 0x10 + n). */
   readonly addDevice?: (host: Host, unit: IommuUnit, n: number) => Device
+  /** How to add a device with 8 PASID bits for the PASID case (default: `pasidBits: 8`, id 0x80). */
+  readonly addPasidDevice?: (host: Host, unit: IommuUnit) => Device
   /** Nesting and vIOMMU cases run when given: what this driver needs to build them. */
   readonly nesting?: NestingOptions
 }
@@ -198,6 +201,33 @@ export function describeIommuDriver(name: string, factory: () => IommuDriver, op
       w.proc.memory.write(buf, new Uint8Array([77]))
       const { iova } = w.ictx.ioasMap({ ioasId, userVa: buf, length: 0x1000 })
       expect(dev.dmaRead(iova, 1)[0]).toBe(77)
+    })
+
+    it.skipIf(skip.has('pasid'))('PASID attach: a PASID-compatible HWPT translates only that PASID; others and detach fault', () => {
+      const w = world()
+      const unit = w.host.iommus[0]!
+      const dev = options.addPasidDevice ? options.addPasidDevice(w.host, unit) : w.host.addDevice({ iommu: unit, id: 0x80, pasidBits: 8 })
+      const vf = w.proc.vfioDevice(w.proc.open(dev.cdevPath))
+      const devId = vf.bind(w.ictx)
+      expect(w.ictx.getHwInfo({ devId }).outMaxPasidLog2).toBeGreaterThan(0)
+      const ioasId = w.ictx.ioasAlloc().outIoasId
+      // HWPTs first, so the automatic IOVA lands inside the domains' aperture.
+      const plain = w.ictx.hwptAlloc({ devId, ptId: ioasId }).outHwptId
+      const hwptId = w.ictx.hwptAlloc({ devId, ptId: ioasId, flags: IOMMU_HWPT_ALLOC_PASID }).outHwptId
+      const buf = w.proc.mmap(0x1000)
+      w.proc.memory.write(buf, new Uint8Array([1, 2, 3, 4]))
+      const { iova } = w.ictx.ioasMap({ ioasId, userVa: buf, length: 0x1000 })
+      // A HWPT without IOMMU_HWPT_ALLOC_PASID cannot go on a PASID (EINVAL).
+      expect(codeOf(() => vf.attach(plain, 1))).toBe('EINVAL')
+      vf.attach(hwptId, 1)
+      expect([...dev.dmaRead(iova, 4, { pasid: 1 })]).toEqual([1, 2, 3, 4])
+      expect(() => dev.dmaRead(iova, 4, { pasid: 2 })).toThrow()
+      expect(() => dev.dmaRead(iova, 4)).toThrow() // the RID is blocked
+      expect(codeOf(() => w.ictx.destroy(hwptId))).toBe('EBUSY')
+      vf.detach(1)
+      expect(() => dev.dmaRead(iova, 4, { pasid: 1 })).toThrow()
+      w.ictx.destroy(hwptId)
+      w.ictx.destroy(plain)
     })
 
     it.skipIf(skip.has('dirty-tracking'))('dirty tracking records DMA writes', () => {

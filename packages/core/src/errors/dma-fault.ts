@@ -48,6 +48,11 @@ export class DmaFault extends Error implements DmaFaultInfo {
     if (info.stage !== undefined) this.stage = info.stage
   }
 
+  /** The same number as `deviceId`, under the SMMU's name for it (StreamID). */
+  get streamId(): number {
+    return this.deviceId
+  }
+
   static is(e: unknown): e is DmaFault {
     return typeof e === 'object' && e !== null && brand in e
   }

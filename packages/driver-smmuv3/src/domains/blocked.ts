@@ -1,8 +1,10 @@
 import type { Device, IommuDomain } from '@iommu-sim/core'
-import { abortSte } from '../ste.js'
 import { smmuMaster, type Smmuv3IommuUnit } from '../unit.js'
 
-/** The blocked domain: an abort STE (V=1, Config=0): DMA is terminated without an event. */
+/**
+ * The blocked domain: an abort STE (V=1, Config=0), so DMA is terminated without an event; while
+ * PASIDs are attached, the CD-table STE with S1DSS = terminate. On a PASID it clears that CD.
+ */
 export class Smmuv3BlockedDomain implements IommuDomain {
   readonly type = 'blocked' as const
   readonly pgsizeBitmap = 0n
@@ -13,7 +15,11 @@ export class Smmuv3BlockedDomain implements IommuDomain {
     const master = smmuMaster(dev)
     master.vmaster = undefined
     master.domain = this
-    this.unit.installSte(master, abortSte())
+    this.unit.installBlocked(master)
+  }
+
+  setDevPasid(dev: Device, pasid: number): void {
+    this.unit.removePasid(smmuMaster(dev), pasid)
   }
 
   free(): void {}

@@ -29,6 +29,8 @@ export class Smmuv3NestedDomain implements IommuDomain {
     const op = 'attach_dev'
     if (dev.iommu !== this.vsmmu.unit) throw fail('EINVAL', op, 'nested domain of another SMMU')
     const master = smmuMaster(dev)
+    // The guest owns the CD table of a nested STE: not while host PASIDs use the master's.
+    if (this.vsmmu.unit.ssidsInUse(master)) throw fail('EBUSY', op, 'PASIDs of this device use its CD table')
     const cfg = this.ste[0] === 0n ? STE_CFG_ABORT : steConfig([...this.ste])
     // A translating guest STE needs the device's vSID (ENOENT); abort / bypass do not.
     let vsid: bigint | undefined
@@ -43,6 +45,7 @@ export class Smmuv3NestedDomain implements IommuDomain {
     master.domain = this
     master.vmaster = vsid === undefined ? undefined : { viommu: this.viommu, vsid }
     this.vsmmu.unit.installSte(master, ste)
+    if (master.cdTable !== undefined) this.vsmmu.unit.writeCd(master, 0, undefined)
   }
 
   free(): void {}

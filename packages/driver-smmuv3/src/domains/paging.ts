@@ -45,10 +45,22 @@ export class Smmuv3PagingDomain implements IommuDomain {
   attachDev(dev: Device): void {
     if (dev.iommu !== this.unit) throw fail('EINVAL', 'attach_dev', `domain of ${this.unit.name} cannot attach a device behind ${dev.iommu.name}`)
     const master = smmuMaster(dev)
+    // A stage-2 STE has no CD table: not while PASIDs use it (arm_smmu_attach_dev).
+    if (this.stage === 2 && this.unit.ssidsInUse(master)) throw fail('EBUSY', 'attach_dev', 'PASIDs of this device use its CD table')
     master.vmaster = undefined
     master.domain = this
-    if (this.stage === 1) this.unit.installS1(master, this)
-    else this.unit.installSte(master, s2Ste(this.pt, this.vmid, this.unit.features.oasBits, false))
+    if (this.stage === 1) {
+      this.unit.installS1(master, this)
+    } else {
+      this.unit.installSte(master, s2Ste(this.pt, this.vmid, this.unit.features.oasBits, false))
+      if (master.cdTable !== undefined) this.unit.writeCd(master, 0, undefined)
+    }
+  }
+
+  /** arm_smmu_s1_set_dev_pasid: CD `pasid` of the master's CD table. */
+  setDevPasid(dev: Device, pasid: number): void {
+    if (dev.iommu !== this.unit) throw fail('EINVAL', 'set_dev_pasid', `domain of ${this.unit.name} cannot attach a device behind ${dev.iommu.name}`)
+    this.unit.setPasid(smmuMaster(dev), pasid, this)
   }
 
   mapPages(iova: bigint, paddr: bigint, pgsize: bigint, pgcount: number, prot: number): void {

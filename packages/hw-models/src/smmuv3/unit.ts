@@ -47,7 +47,7 @@ export interface Smmuv3Options {
 /** The outcome of `translate` besides the WalkResult: 0 = translated, else why not. */
 export const SmmuOutcome = {
   OK: 0,
-  /** Aborted without an event (STE abort, GBPA abort, S1DSS terminate, unrecorded fault). */
+  /** Aborted without an event (STE abort, GBPA abort, unrecorded fault). */
   ABORT: -1,
 } as const
 
@@ -403,10 +403,11 @@ export class Smmuv3 {
       }
       case S.CMDQ_OP.CFGI_CD: {
         if (!sidValid) return R.CMDQ_ERR_ILL
-        const ssv = (q0lo >>> 11) & 1
+        // CMD_CFGI_CD names a CD index (SSID [31:12]); CD 0 also serves no-substream traffic.
+        const ssid = q0lo >>> 12
         this.bumpConfigGen()
-        this.contexts.delete(this.contextKey(sid, ssv ? q0lo >>> 12 : -1))
-        if (!ssv) this.contexts.delete(this.contextKey(sid, 0))
+        this.contexts.delete(this.contextKey(sid, ssid))
+        if (ssid === 0) this.contexts.delete(this.contextKey(sid, -1))
         return R.CMDQ_ERR_NONE
       }
       case S.CMDQ_OP.CFGI_CD_ALL:
@@ -633,7 +634,8 @@ export class Smmuv3 {
     const recordS2 = ste.s2?.record ?? false
     // STE.Config = abort: the transaction is terminated, no event is recorded.
     if (ste.config === S.STE_CFG_ABORT) return { kind: 'abort', ctx: null, recordS1: false, recordS2: false }
-    if (ste.config === S.STE_CFG_BYPASS) return { kind: 'bypass', ctx: null, recordS1: false, recordS2: false }
+    // A SubstreamID without stage 1 is terminated with C_BAD_SUBSTREAMID (SMMUv3 §3.3.2).
+    if (ste.config === S.STE_CFG_BYPASS) return ssid >= 0 ? new ConfigFault(S.EVT_ID.C_BAD_SUBSTREAMID) : { kind: 'bypass', ctx: null, recordS1: false, recordS2: false }
     if (ste.config === S.STE_CFG_S2_TRANS) {
       if (ssid >= 0) return new ConfigFault(S.EVT_ID.C_BAD_SUBSTREAMID)
       const s2 = ste.s2!
@@ -647,10 +649,13 @@ export class Smmuv3 {
           if (ste.s2 === null) return { kind: 'bypass', ctx: null, recordS1: false, recordS2: false }
           return { kind: 'translate', ctx: new TranslationContext(this.mem, { format: ste.s2.format, root: ste.s2.root, tagA: ste.vmid, tagB: 0 }), recordS1: false, recordS2 }
         }
-        if (ste.s1Dss !== S.STE_S1DSS_SSID0) return new ConfigFault(S.EVT_ID.C_BAD_SUBSTREAMID)
+        // S1DSS terminate (and reserved 0b11, which behaves as terminate): no-substream traffic
+        // is aborted with F_STREAM_DISABLED (SMMUv3 §5.2 STE.S1DSS).
+        if (ste.s1Dss !== S.STE_S1DSS_SSID0) return new ConfigFault(S.EVT_ID.F_STREAM_DISABLED)
       }
       cdIndex = 0
-    } else if (ste.s1CdMax === 0 || ssid >= 2 ** ste.s1CdMax) {
+    } else if (ste.s1CdMax === 0 || ssid >= 2 ** ste.s1CdMax || (ssid === 0 && ste.s1Dss === S.STE_S1DSS_SSID0)) {
+      // With S1DSS = SSID0, CD 0 belongs to no-substream traffic and SubstreamID 0 is illegal.
       return new ConfigFault(S.EVT_ID.C_BAD_SUBSTREAMID)
     }
     const cd = this.fetchCd(ste, cdIndex)
