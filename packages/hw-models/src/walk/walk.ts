@@ -45,17 +45,7 @@ export function walk(mem: PhysicalMemory, fmt: PageTableFormat, root: number, io
   out.reads = 0
   out.duringTableWalk = false
   out.ipa = 0
-  switch (fmt.kind) {
-    case FormatKind.LPAE_S1:
-    case FormatKind.LPAE_S2:
-      return walkLpae(mem, fmt, root, iova, required, out, fetch)
-    case FormatKind.X86_64:
-      return walkX86(mem, fmt, root, iova, required, out, fetch)
-    case FormatKind.VTD_SS:
-      return walkVtdSs(mem, fmt, root, iova, required, out, fetch)
-    default:
-      return walkAmdV1(mem, fmt, root, iova, required, out, fetch)
-  }
+  return walkStage(mem, fmt, root, iova, required, out, fetch)
 }
 
 /**
