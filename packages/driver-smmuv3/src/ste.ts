@@ -79,8 +79,8 @@ export function nestedSte(s2: Ste, guest: readonly [bigint, bigint], ats: boolea
   return w
 }
 
-/** arm_smmu_make_s1_cd for a 4 KiB, 48-bit stage-1 table. */
-export function s1Cd(pt: PageTable, asid: number, oasBits: number): bigint[] {
+/** arm_smmu_make_s1_cd for a 4 KiB, 48-bit stage-1 table; `httu` sets CD.HA and CD.HD (dirty tracking). */
+export function s1Cd(pt: PageTable, asid: number, oasBits: number, httu = false): bigint[] {
   const w = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n]
   const fmt = pt.format
   setField(w, CD.T0SZ, 64 - fmt.inputBits)
@@ -96,6 +96,10 @@ export function s1Cd(pt: PageTable, asid: number, oasBits: number): bigint[] {
   setField(w, CD.A, 1)
   setField(w, CD.ASET, 1)
   setField(w, CD.ASID, asid)
+  if (httu) {
+    setField(w, CD.HA, 1)
+    setField(w, CD.HD, 1)
+  }
   setField(w, CD.TTB0, BigInt(pt.root) >> 4n)
   setField(w, CD.MAIR, LINUX_MAIR)
   return w

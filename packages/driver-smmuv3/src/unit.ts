@@ -35,6 +35,7 @@ import {
   IDR0_S2P,
   IDR0_ST_LVL_2LVL,
   IDR0_CD2L,
+  IDR0_HTTU_SHIFT,
   STE_S1DSS_SSID0,
   STE_S1DSS_TERMINATE,
   IDR3_RIL,
@@ -130,7 +131,7 @@ export class Smmuv3IommuUnit implements IommuUnit {
   readonly asids: IdAllocator
   readonly vmids: IdAllocator
   /** Features read from the ID registers at probe. */
-  readonly features: { s1: boolean; s2: boolean; nesting: boolean; ril: boolean; oasBits: number; sidBits: number; ssidBits: number; twoLevel: boolean; twoLevelCd: boolean }
+  readonly features: { s1: boolean; s2: boolean; nesting: boolean; ril: boolean; oasBits: number; sidBits: number; ssidBits: number; twoLevel: boolean; twoLevelCd: boolean; hd: boolean }
   readonly masters = new Map<number, Smmuv3Master>()
   /** Events the host handled itself (bounded log, newest last). */
   readonly hostEvents: HostEvent[] = []
@@ -159,6 +160,8 @@ export class Smmuv3IommuUnit implements IommuUnit {
       ssidBits: (idr1 >>> 6) & 0x1f,
       twoLevel: (idr0 & IDR0_ST_LVL_2LVL) !== 0,
       twoLevelCd: (idr0 & IDR0_CD2L) !== 0,
+      // IDR0.HTTU = 2: hardware Access flag and dirty state updates (ARM_SMMU_FEAT_HA | HD).
+      hd: ((idr0 >>> IDR0_HTTU_SHIFT) & 3) === 2,
     }
     this.asids = new IdAllocator(1, (1 << 16) - 1, 'ASID')
     this.vmids = new IdAllocator(1, (1 << 16) - 1, 'VMID')
@@ -277,7 +280,7 @@ export class Smmuv3IommuUnit implements IommuUnit {
 
   /** Installs a stage-1 RID domain: CD 0, then the CD-table STE with S1DSS = SSID0. */
   installS1(master: Smmuv3Master, domain: Smmuv3PagingDomain): void {
-    this.writeCd(master, 0, s1Cd(domain.pt, domain.asid, this.features.oasBits))
+    this.writeCd(master, 0, s1Cd(domain.pt, domain.asid, this.features.oasBits, domain.dirtyOps !== undefined))
     this.installSte(master, cdTableSte(this.cdTableOf(master), STE_S1DSS_SSID0, false))
   }
 
@@ -307,7 +310,7 @@ export class Smmuv3IommuUnit implements IommuUnit {
     const rid = master.domain
     const ridUsesCdTable = rid instanceof Smmuv3PagingDomain && rid.stage === 1
     if (!ridUsesCdTable && rid.type !== 'blocked') throw fail('EINVAL', op, 'the RID domain does not use the CD table (stage 2 or nested)')
-    this.writeCd(master, pasid, s1Cd(domain.pt, domain.asid, this.features.oasBits))
+    this.writeCd(master, pasid, s1Cd(domain.pt, domain.asid, this.features.oasBits, domain.dirtyOps !== undefined))
     master.pasids.set(pasid, domain)
     if (!ridUsesCdTable) this.installSte(master, cdTableSte(master.cdTable!, STE_S1DSS_TERMINATE, false))
   }
@@ -332,8 +335,10 @@ export class Smmuv3IommuUnit implements IommuUnit {
         return true // IDR0.COHACC
       case 'PCI_ATS_SUPPORTED':
         return this.hw.options.ats
+      case 'DIRTY_TRACKING':
+        return this.features.hd
       default:
-        return false // no HTTU: no dirty tracking; no CANWBS firmware property
+        return false // no CANWBS firmware property
     }
   }
 
@@ -359,15 +364,21 @@ export class Smmuv3IommuUnit implements IommuUnit {
     const op = 'domain_alloc_paging_flags'
     const allowed = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_PASID | IOMMU_HWPT_ALLOC_NEST_PARENT
     if ((flags & ~allowed) !== 0 || userData !== undefined) throw fail('EOPNOTSUPP', op, `unsupported flags 0x${flags.toString(16)} or driver data`)
-    if (flags & IOMMU_HWPT_ALLOC_PASID) return new Smmuv3PagingDomain(this, 1, false)
     switch (flags) {
       case 0:
         return new Smmuv3PagingDomain(this, this.features.s1 ? 1 : 2, false)
+      case IOMMU_HWPT_ALLOC_PASID:
+        return new Smmuv3PagingDomain(this, 1, false)
       case IOMMU_HWPT_ALLOC_NEST_PARENT:
         if (!this.features.nesting) throw fail('EOPNOTSUPP', op, 'no nesting support')
         return new Smmuv3PagingDomain(this, 2, true)
+      case IOMMU_HWPT_ALLOC_DIRTY_TRACKING:
+      case IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_PASID:
+        // Stage 1 with DBM leaves and CD.HA / CD.HD (needs IDR0.HTTU = 2).
+        if (!this.features.hd || !this.features.s1) throw fail('EOPNOTSUPP', op, 'dirty tracking needs HTTU dirty state (IDR0.HTTU = 2)')
+        return new Smmuv3PagingDomain(this, 1, false, true)
       default:
-        throw fail('EOPNOTSUPP', op, 'dirty tracking needs HTTU')
+        throw fail('EOPNOTSUPP', op, `unsupported flag combination 0x${flags.toString(16)}`)
     }
   }
 

@@ -13,9 +13,9 @@ const nesting = {
   },
 }
 
-describeIommuDriver('arm-smmu-v3 (one unit)', () => smmuv3Driver(), { skip: ['dirty-tracking'], nesting })
-describeIommuDriver('arm-smmu-v3 (three units)', () => smmuv3Driver({ instances: 3 }), { skip: ['dirty-tracking'], nesting })
-describeIommuDriver('arm-smmu-v3 (linear stream table, no range invalidation)', () => smmuv3Driver({ hardware: { twoLevelStreamTable: false, sidBits: 8, rangeInvalidation: false } }), {
+describeIommuDriver('arm-smmu-v3 (one unit)', () => smmuv3Driver(), { nesting })
+describeIommuDriver('arm-smmu-v3 (three units)', () => smmuv3Driver({ instances: 3 }), { nesting })
+describeIommuDriver('arm-smmu-v3 (linear stream table, no range invalidation, no HTTU)', () => smmuv3Driver({ hardware: { twoLevelStreamTable: false, sidBits: 8, rangeInvalidation: false, httu: 0 } }), {
   skip: ['dirty-tracking'],
   nesting,
 })

@@ -253,3 +253,29 @@ describe('descriptor write protocol (concurrent walkers)', () => {
     })
   }
 })
+
+describe('HTTU dirty state (lpaeS1Format hardwareDirty) and forEachLeaf', () => {
+  const DBM_HI = 1 << 19
+  const AP2 = 1 << 7
+  it('writable leaves get DBM and start writable-dirty (AP[2] = 0); read-only ones get neither (io-pgtable-arm QUIRK_ARM_HD)', () => {
+    const mem = new PhysicalMemory({ bytes: 16 << 20 })
+    const pt = new PageTable(mem, lpaeS1Format({ inputBits: 48, pageSizes: [4096, 2 << 20], hardwareDirty: true, hardwareAccessFlag: true }))
+    pt.map(0x20_0000, 0x40_0000, 0x20_0000, IOMMU_READ | IOMMU_WRITE) // one 2 MiB block
+    pt.map(0x1000, 0x8000, 0x2000, IOMMU_READ)
+    const seen: [number, number, number, number][] = []
+    pt.forEachLeaf(0, 0x40_0000, (iova, lg2, pa) => seen.push([iova, lg2, mem.u32[(pa >>> 2) + 1]! & DBM_HI, mem.u32[pa >>> 2]! & AP2]))
+    expect(seen).toEqual([
+      [0x1000, 12, 0, AP2],
+      [0x2000, 12, 0, AP2],
+      [0x20_0000, 21, DBM_HI, 0],
+    ])
+  })
+  it('forEachLeaf visits only leaves intersecting the range', () => {
+    const mem = new PhysicalMemory({ bytes: 16 << 20 })
+    const pt = new PageTable(mem, lpaeS1Format({ inputBits: 48, pageSizes: [4096] }))
+    for (let i = 0; i < 8; i++) pt.map(0x10_0000 + i * 0x1000, 0x8000 + i * 0x1000, 0x1000, IOMMU_READ)
+    const seen: number[] = []
+    pt.forEachLeaf(0x10_2800, 0x2000, (iova) => seen.push(iova))
+    expect(seen).toEqual([0x10_2000, 0x10_3000, 0x10_4000])
+  })
+})

@@ -16,6 +16,7 @@ import {
   SMMU_CMDQ_CONS,
   SMMU_CMDQ_PROD,
   SMMU_CR0,
+  SMMU_IDR0,
   SMMU_CR0ACK,
   SMMU_EVTQ_BASE,
   SMMU_EVTQ_CONS,
@@ -53,9 +54,9 @@ const S1_RW = (1n << 10n) | (3n << 8n) | (1n << 6n) | (1n << 2n) // AF, SH inner
 const S1_RO = S1_RW | (1n << 7n)
 const S2_RW = (1n << 10n) | (3n << 8n) | (3n << 6n) | (0xfn << 2n) // AF, SH, S2AP RW, MemAttr WB
 
-function smmu(opts: { linear?: boolean } = {}) {
+function smmu(opts: { linear?: boolean; httu?: 0 | 1 | 2 } = {}) {
   const mem = new PhysicalMemory({ bytes: MEM })
-  const hw = new Smmuv3(mem, { sidBits: 8 })
+  const hw = new Smmuv3(mem, { sidBits: 8, ...(opts.httu === undefined ? {} : { httu: opts.httu }) })
   hw.writeReg64(SMMU_STRTAB_BASE, BigInt(STRTAB))
   hw.writeReg(SMMU_STRTAB_BASE_CFG, opts.linear === false ? (1 << 16) | (4 << 6) | 8 : 8) // linear, 256 STEs
   hw.writeReg64(SMMU_CMDQ_BASE, BigInt(CMDQ) | 4n) // 16 entries
@@ -177,6 +178,48 @@ describe('SMMUv3 unit: configuration errors become events (§1.11)', () => {
     words.forEach((w, i) => s.mem.write64(CDTAB + i * 8, w))
     s.ste(10, [V | cfg(5) | BigInt(CDTAB)])
     expect(s.hw.translate(10, -1, 0, false, s.out)).toBe(EVT_ID.C_BAD_CD)
+  })
+})
+
+describe('SMMUv3 unit: HTTU (IDR0.HTTU, CD.HA / CD.HD)', () => {
+  const HA_HD = (1n << 43n) | (1n << 42n)
+  const DBM = 1n << 51n
+  const setup = (httu: 0 | 1 | 2, leaf: bigint) => {
+    const s = smmu({ httu })
+    map4k(s.mem, S1_L0, 0x1000, DATA, leaf, [0x41_0000, 0x42_0000, 0x43_0000])
+    const words = cd(1, S1_L0)
+    words[0] = words[0]! | HA_HD
+    words.forEach((w, i) => s.mem.write64(CDTAB + i * 8, w))
+    s.ste(20, [V | cfg(5) | BigInt(CDTAB)])
+    const leafPa = 0x43_0000 + 8
+    return { ...s, leafPa }
+  }
+  it('IDR0.HTTU reports the option; a CD asking for HA / HD the SMMU lacks is C_BAD_CD', () => {
+    expect((smmu().hw.readReg(SMMU_IDR0) >>> 6) & 3).toBe(2)
+    const s = setup(0, S1_RW)
+    expect((s.hw.readReg(SMMU_IDR0) >>> 6) & 3).toBe(0)
+    expect(s.hw.translate(20, -1, 0x1000, false, s.out)).toBe(EVT_ID.C_BAD_CD)
+  })
+  it('HD: a write to a writable-clean leaf (DBM = 1, AP[2] = 1) clears AP[2] in memory instead of faulting; a read leaves it clean', () => {
+    const s = setup(2, S1_RO | DBM)
+    expect(s.hw.translate(20, -1, 0x1000, false, s.out)).toBe(SmmuOutcome.OK)
+    expect(s.mem.read64(s.leafPa) & (1n << 7n)).toBe(1n << 7n) // still clean, and cached read-only
+    expect(s.hw.translate(20, -1, 0x1008, true, s.out)).toBe(SmmuOutcome.OK) // the cached entry denies: re-walk marks it dirty
+    expect(s.out.oa).toBe(DATA + 8)
+    expect(s.mem.read64(s.leafPa) & (1n << 7n)).toBe(0n)
+    expect(s.events()).toEqual([])
+  })
+  it('HD without DBM: a write to a read-only leaf is still F_PERMISSION', () => {
+    const s = setup(2, S1_RO)
+    expect(s.hw.translate(20, -1, 0x1000, true, s.out)).toBe(EVT_ID.F_PERMISSION)
+  })
+  it('HA: an AF = 0 leaf gets AF set by the walk instead of F_ACCESS', () => {
+    const s = setup(1, S1_RW & ~(1n << 10n))
+    // HTTU = 1 has no dirty state: the CD above asks for HD too, so drop it.
+    s.mem.write64(CDTAB, s.mem.read64(CDTAB) & ~(1n << 42n))
+    s.command(0x05n | (20n << 32n), 1n) // CFGI_CD
+    expect(s.hw.translate(20, -1, 0x1000, false, s.out)).toBe(SmmuOutcome.OK)
+    expect(s.mem.read64(s.leafPa) & (1n << 10n)).toBe(1n << 10n)
   })
 })
 

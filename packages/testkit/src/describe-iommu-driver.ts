@@ -8,6 +8,7 @@ import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_ALLOC_PASID,
+  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
   IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
   IOMMU_HW_INFO_TYPE_NONE,
   IommufdError,
@@ -238,9 +239,17 @@ export function describeIommuDriver(name: string, factory: () => IommuDriver, op
       vf.attach(outHwptId)
       const { iova } = w.ictx.ioasMap({ ioasId, userVa: w.proc.mmap(0x8000), length: 0x8000 })
       w.ictx.hwptSetDirtyTracking({ flags: IOMMU_HWPT_DIRTY_TRACKING_ENABLE, hwptId: outHwptId })
+      const read = (flags = 0) => w.ictx.hwptGetDirtyBitmap({ hwptId: outHwptId, iova, length: 0x8000, pageSize: 0x1000, flags }).bitmap[0]
       dev.dmaWrite(iova + 0x5000n, new Uint8Array([1]))
-      const { bitmap } = w.ictx.hwptGetDirtyBitmap({ hwptId: outHwptId, iova, length: 0x8000, pageSize: 0x1000 })
-      expect(bitmap[0]).toBe(1 << 5)
+      dev.dmaRead(iova + 0x3000n, 1) // reads leave pages clean
+      expect(read()).toBe(1 << 5)
+      expect(read()).toBe(0) // the first read cleared it
+      // Writes after a clear are recorded again (no stale writable IOTLB entry skips the update).
+      dev.dmaWrite(iova + 0x5000n, new Uint8Array([2]))
+      dev.dmaWrite(iova + 0x1000n, new Uint8Array([3]))
+      expect(read(IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)).toBe((1 << 5) | (1 << 1))
+      expect(read()).toBe((1 << 5) | (1 << 1)) // NO_CLEAR left them dirty
+      expect(read()).toBe(0)
     })
 
     it.skipIf(skip.has('hw-info'))('GET_HW_INFO returns a typed, sized payload', () => {

@@ -1,4 +1,4 @@
-import { IOMMU_CACHE, IOMMU_NOEXEC, fail, type Device, type IommuDomain } from '@iommu-sim/core'
+import { IOMMU_CACHE, IOMMU_DIRTY_NO_CLEAR, IOMMU_NOEXEC, fail, type Device, type DirtyOps, type IommuDomain } from '@iommu-sim/core'
 import { PageTable, PageTableError, TableGather, WalkResult, lpaeS1Format, lpaeS2Format, Perm } from '@iommu-sim/hw-models'
 import { cmd, rangeInvalidations, type Command } from '../commands.js'
 import { s2Ste } from '../ste.js'
@@ -6,6 +6,9 @@ import { smmuMaster, type Smmuv3IommuUnit } from '../unit.js'
 
 const PGSIZE_4K_2M_1G = (1n << 12n) | (1n << 21n) | (1n << 30n)
 const VA_BITS = 48
+/** Stage-1 descriptor bits: AP[2] (read-only / writable-clean) in the low word, DBM (bit 51) in the high word. */
+const LO_AP2 = 1 << 7
+const HI_DBM = 1 << 19
 
 /**
  * A paging domain (`struct arm_smmu_domain`): a VMSAv8-64 4 KiB stage-1 table tagged by an
@@ -24,22 +27,56 @@ export class Smmuv3PagingDomain implements IommuDomain {
    * vIOMMU on another unit that shares it as its stage 2 (iommu-sim lifts Linux's same-SMMU rule).
    */
   readonly s2Users = new Map<Smmuv3IommuUnit, Set<number>>()
+  /** HTTU dirty tracking (IOMMU_HWPT_ALLOC_DIRTY_TRACKING): DBM leaves, CD.HA / CD.HD. */
+  readonly dirtyOps?: DirtyOps
   private readonly scratch = new WalkResult()
 
   constructor(
     readonly unit: Smmuv3IommuUnit,
     readonly stage: 1 | 2,
     readonly nestParent: boolean,
+    dirtyTracking = false,
   ) {
     const outputBits = Math.min(unit.features.oasBits, 48)
     const format =
       stage === 1
-        ? lpaeS1Format({ granule: 4096, inputBits: VA_BITS, outputBits, pageSizes: [4096, 2 << 20, 1 << 30] })
+        ? lpaeS1Format({ granule: 4096, inputBits: VA_BITS, outputBits, pageSizes: [4096, 2 << 20, 1 << 30], hardwareDirty: dirtyTracking, hardwareAccessFlag: dirtyTracking })
         : lpaeS2Format({ granule: 4096, inputBits: VA_BITS, outputBits, pageSizes: [4096, 2 << 20, 1 << 30] })
     this.pt = new PageTable(unit.memory, format)
     this.asid = stage === 1 ? unit.asids.alloc() : 0
     this.vmid = stage === 2 ? unit.vmids.alloc() : 0
     if (stage === 2) this.s2Users.set(unit, new Set([this.vmid]))
+    if (dirtyTracking) {
+      this.dirtyOps = {
+        // The SMMU always updates dirty state once the CD has HD set (arm_smmu_set_dirty_tracking).
+        setDirtyTracking: () => {},
+        readAndClearDirty: (iova, size, flags, record) => this.readAndClearDirty(iova, size, flags, record),
+      }
+    }
+  }
+
+  /**
+   * io-pgtable-arm's read_and_clear_dirty: a leaf is dirty when DBM = 1 and AP[2] = 0; clearing
+   * sets AP[2] again (writable-clean), then the cleared range is invalidated so the next write
+   * walks and marks it dirty (iommufd syncs the IOTLB gather after a dirty read).
+   */
+  private readAndClearDirty(iova: bigint, size: bigint, flags: number, record: (iova: bigint, length: bigint) => void): void {
+    const u32 = this.unit.memory.u32
+    const clear = (flags & IOMMU_DIRTY_NO_CLEAR) === 0
+    let lo = -1
+    let hi = -1
+    this.pt.forEachLeaf(iova, size, (leafIova, sizeLg2, pa) => {
+      const wi = pa >>> 2
+      const word = Atomics.load(u32, wi)
+      if ((u32[wi + 1]! & HI_DBM) === 0 || (word & LO_AP2) !== 0) return
+      const length = 2 ** sizeLg2
+      record(BigInt(leafIova), BigInt(length))
+      if (!clear) return
+      Atomics.or(u32, wi, LO_AP2)
+      if (lo < 0) lo = leafIova
+      hi = leafIova + length
+    })
+    if (lo >= 0) this.unit.cmdq.issue(rangeInvalidations('nh-va', 0, this.asid, BigInt(lo), BigInt(hi - lo), this.unit.features.ril))
   }
 
   attachDev(dev: Device): void {

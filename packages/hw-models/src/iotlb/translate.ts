@@ -4,7 +4,8 @@
  * configuration caches (STE/CD, context/PASID entry, DTE): formats, roots and tags.
  */
 import type { PhysicalMemory } from '../memory/physical-memory.js'
-import { Origin } from '../pgtable/constants.js'
+import { FormatKind, Origin } from '../pgtable/constants.js'
+import { LpaeFlag } from '../pgtable/lpae.js'
 import type { PageTableFormat } from '../pgtable/format.js'
 import type { WalkResult } from '../walk/result.js'
 import { Stage2Fetch, walk, walkNested } from '../walk/walk.js'
@@ -31,6 +32,8 @@ export class TranslationContext {
   readonly tagB: number
   /** {@link Origin} of the entries this context caches. */
   readonly origin: number
+  /** Stage-1 HTTU dirty-state updates (CD.HD): denied IOTLB hits are re-walked. */
+  readonly hardwareDirty: boolean
 
   constructor(readonly mem: PhysicalMemory, options: TranslationContextOptions) {
     this.format = options.format
@@ -42,6 +45,7 @@ export class TranslationContext {
       if (!Number.isInteger(t) || t < 0 || t > 0x7fffffff) throw new RangeError(`TranslationContext: tags must be integers in [0, 2^31), got ${t}`)
     }
     this.origin = this.stage2 !== null ? Origin.NESTED : this.format.stage === 1 ? Origin.S1 : Origin.S2
+    this.hardwareDirty = (this.format.flags & LpaeFlag.HD) !== 0 && (this.format.kind === FormatKind.LPAE_S1)
   }
 }
 
@@ -53,7 +57,8 @@ export class TranslationContext {
 export function translate(tlb: Iotlb | null, ctx: TranslationContext, iova: number, required: number, out: WalkResult): boolean {
   if (tlb !== null) {
     const hit = tlb.lookupInto(ctx.tagA, ctx.tagB, ctx.origin, iova, required, out)
-    if (hit >= 0) return hit === 1
+    // A write denied by a cached writable-clean entry re-walks: with HTTU the walk marks it dirty.
+    if (hit === 1 || (hit === 0 && !ctx.hardwareDirty)) return hit === 1
   }
   return translateMiss(tlb, ctx, iova, required, out)
 }

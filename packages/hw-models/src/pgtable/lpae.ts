@@ -33,6 +33,14 @@ export const LpaeFlag = {
   CONTIG: 8,
   /** 64K granule with 52-bit output addresses: OA[51:48] live in descriptor bits [15:12]. */
   OA52: 16,
+  /** CD.HA (HTTU): the walker sets AF in an AF = 0 leaf instead of faulting. */
+  HA: 32,
+  /**
+   * CD.HD (HTTU): a write to a DBM = 1, AP[2] = 1 ("writable-clean") stage-1 leaf clears AP[2]
+   * ("writable-dirty") instead of faulting; `map` gives writable leaves DBM, as Linux's
+   * io-pgtable-arm does with IO_PGTABLE_QUIRK_ARM_HD.
+   */
+  HD: 64,
 } as const
 
 export type LpaeGranule = 4096 | 16384 | 65536
@@ -54,6 +62,10 @@ export interface LpaeCommonOptions {
 export interface LpaeS1Options extends LpaeCommonOptions {
   /** CD.HAD: ignore APTable / XNTable bits. Default false. */
   readonly hierarchicalPermDisable?: boolean
+  /** CD.HA: hardware Access flag update. Default false. */
+  readonly hardwareAccessFlag?: boolean
+  /** CD.HD: hardware dirty state (DBM) update. Default false. */
+  readonly hardwareDirty?: boolean
 }
 
 export interface LpaeS2Options extends LpaeCommonOptions {
@@ -85,6 +97,7 @@ const H_UXNTABLE = 1 << 28 // bit 60
 const H_APTABLE0 = 1 << 29 // bit 61: no unprivileged access below
 const H_APTABLE1 = 1 << 30 // bit 62: no write access below
 const H_ADDR = 0xffff // bits [47:32]
+const H_DBM = 1 << 19 // bit 51 dirty bit modifier
 
 // Linux MAIR indices (io-pgtable-arm.c ARM_LPAE_MAIR_ATTR_IDX_*) and S2 MemAttr values
 const ATTRIDX_CACHE = 1
@@ -97,6 +110,17 @@ const MEMATTR_NC = 0x5
 const P_R = 1, P_W = 2, P_X = 4, P_PR = 8, P_PW = 16, P_PX = 32
 
 const IPS_BY_BITS: Readonly<Record<number, number>> = { 32: 0, 36: 1, 40: 2, 42: 3, 44: 4, 48: 5, 52: 6 }
+
+/**
+ * An HTTU descriptor update of the low word: sets `set` and clears `clear` atomically, unless
+ * software changed the word since it was read (then the walk uses what it read, as a walk that
+ * raced the update would). Returns the word the walk continues with.
+ */
+function hardwareUpdate(u32: Uint32Array, wi: number, lo: number, set: number, clear: number): number {
+  const next = ((lo | set) & ~clear) >>> 0
+  Atomics.compareExchange(u32, wi, lo >>> 0, next)
+  return next
+}
 
 /** Permissions granted by a stage-1 leaf on its own (AP[2:1], PXN, UXN). */
 function s1LeafPerm(lo: number, hi: number): number {
@@ -182,6 +206,8 @@ const lpaeCodec: FormatCodec = {
     }
     out[0] = lo
     out[1] = (prot & IOMMU_NOEXEC) !== 0 ? H_PXN | H_UXN : 0
+    // HTTU dirty tracking: writable leaves start writable-dirty (DBM = 1, AP[2] = 0).
+    if (fmt.kind === FormatKind.LPAE_S1 && (fmt.flags & LpaeFlag.HD) !== 0 && (prot & IOMMU_WRITE) !== 0) out[1] |= H_DBM
   },
   leafAttrs(_fmt, _g, lo, hi, out) {
     out[0] = lo & 0xffc // bits [11:2]
@@ -319,7 +345,8 @@ export function lpaeS2StartLevel(granule: number, sl0: number): number {
 
 /** A VMSAv8-64 stage-1 format (SMMUv3 CD: T0SZ, TG0, IPS, AFFD, HAD). */
 export function lpaeS1Format(opts: LpaeS1Options): PageTableFormat {
-  return makeLpae(1, opts, undefined, opts.hierarchicalPermDisable ? LpaeFlag.HPD : 0, 'lpae-s1')
+  const flags = (opts.hierarchicalPermDisable ? LpaeFlag.HPD : 0) | (opts.hardwareAccessFlag ? LpaeFlag.HA : 0) | (opts.hardwareDirty ? LpaeFlag.HD : 0)
+  return makeLpae(1, opts, undefined, flags, 'lpae-s1')
 }
 
 /** A VMSAv8-64 stage-2 format (SMMUv3 STE: S2T0SZ, S2SL0, S2TG, S2PS, S2AFFD), with concatenated roots. */
@@ -421,9 +448,19 @@ export function walkLpae(mem: PhysicalMemory, fmt: PageTableFormat, root: number
     if (g === 0 ? (lo & D_TABLE) === 0 : fmt.lvLeaf[g] === 0) {
       return setFault(out, FaultKind.TRANSLATION, stage, base - g, iova, reads)
     }
-    if ((lo & D_AF) === 0 && (flags & LpaeFlag.AFFD) === 0) return setFault(out, FaultKind.ACCESS_FLAG, stage, base - g, iova, reads)
-    const perm = s1 ? s1LeafPerm(lo, hi) & ~deny : s2LeafPerm(lo, hi, (flags & LpaeFlag.XNX) !== 0)
-    if ((perm & required) !== required) return setPermFault(out, perm, stage, base - g, iova, reads)
+    if ((lo & D_AF) === 0 && (flags & LpaeFlag.AFFD) === 0) {
+      if ((flags & LpaeFlag.HA) === 0) return setFault(out, FaultKind.ACCESS_FLAG, stage, base - g, iova, reads)
+      lo = hardwareUpdate(u32, wi, lo, D_AF, 0) // HTTU: set AF instead of faulting
+    }
+    let perm = s1 ? s1LeafPerm(lo, hi) & ~deny : s2LeafPerm(lo, hi, (flags & LpaeFlag.XNX) !== 0)
+    if ((perm & required) !== required) {
+      // HTTU dirty state: a write to a writable-clean leaf (DBM = 1, AP[2] = 1) makes it dirty.
+      if ((flags & LpaeFlag.HD) === 0 || (hi & H_DBM) === 0 || (lo & D_AP2) === 0) return setPermFault(out, perm, stage, base - g, iova, reads)
+      const dirty = s1LeafPerm(lo & ~D_AP2, hi) & ~deny
+      if ((dirty & required) !== required) return setPermFault(out, perm, stage, base - g, iova, reads)
+      lo = hardwareUpdate(u32, wi, lo, 0, D_AP2)
+      perm = dirty
+    }
     let oa = (hi & fmt.lvOaHiMask[g]!) * TWO32 + ((lo & fmt.lvOaLoMask[g]!) >>> 0)
     if (oa52) oa += ((lo >>> 12) & 0xf) * TWO48
     if (oa >= outLimit) return setFault(out, FaultKind.ADDRESS_SIZE, stage, base - g, iova, reads)

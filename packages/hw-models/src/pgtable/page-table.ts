@@ -144,6 +144,40 @@ export class PageTable {
     return out
   }
 
+  /**
+   * Calls `fn` for every leaf descriptor that maps part of [iova, iova + size), in address order,
+   * with the leaf's input address, its size (one entry, not a contiguous group) and the physical
+   * address of the descriptor (control path: e.g. harvesting HTTU dirty state). Formats without
+   * sign extension only.
+   */
+  forEachLeaf(iova: number | bigint, size: number | bigint, fn: (leafIova: number, sizeLg2: number, descriptorPa: number) => void): void {
+    this.checkAlive()
+    if (this.format.signExtended) throw new PageTableError('EINVAL', `${this.format.name}: forEachLeaf needs a format without sign extension`)
+    const start = this.inputNumber(iova, 'iova')
+    const end = start + this.inputNumber(size, 'size')
+    if (end > start) this.leavesIn(this.root, this.format.topLevel, 0, start, end, fn)
+  }
+
+  private leavesIn(table: number, g: number, base: number, start: number, end: number, fn: (leafIova: number, sizeLg2: number, descriptorPa: number) => void): void {
+    const fmt = this.format
+    const codec = fmt.codec
+    const esz = fmt.lvPow[g]!
+    const first = Math.max(0, Math.floor((start - base) / esz))
+    const last = Math.min(fmt.entriesAt(g) - 1, Math.floor((end - 1 - base) / esz))
+    for (let i = first; i <= last; i++) {
+      const ea = table + i * 8
+      this.read(ea)
+      const lo = this.w[0]!
+      const hi = this.w[1]!
+      const t = codec.entryType(fmt, g, lo, hi)
+      if (t === EntryType.TABLE) {
+        if (codec.tableLevel(fmt, g, lo, hi) === g - 1) this.leavesIn(codec.tableAddress(fmt, g, lo, hi), g - 1, base + i * esz, start, end, fn)
+      } else if (t === EntryType.LEAF) {
+        fn(base + i * esz, fmt.lvShift[g]!, ea)
+      }
+    }
+  }
+
   /** Frees every table, root included. The page table cannot be used afterwards. */
   destroy(): void {
     this.checkAlive()

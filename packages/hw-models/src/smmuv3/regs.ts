@@ -36,6 +36,8 @@ export const IDR0_S2P = 1 << 0
 export const IDR0_S1P = 1 << 1
 export const IDR0_TTF_AARCH64 = 2 << 2
 export const IDR0_COHACC = 1 << 4
+/** IDR0.HTTU [7:6]: 0 none, 1 Access flag, 2 Access flag and dirty state. */
+export const IDR0_HTTU_SHIFT = 6
 export const IDR0_ATS = 1 << 10
 export const IDR0_ASID16 = 1 << 12
 export const IDR0_MSI = 1 << 13

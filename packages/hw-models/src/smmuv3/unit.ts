@@ -33,6 +33,8 @@ export interface Smmuv3Options {
   readonly rangeInvalidation?: boolean
   /** IDR0.ATS (default true). */
   readonly ats?: boolean
+  /** IDR0.HTTU: 0 none, 1 hardware Access flag update, 2 Access flag and dirty state (default 2). */
+  readonly httu?: 0 | 1 | 2
   /** IDR5.OAS in bits (default 48). */
   readonly oasBits?: number
   readonly granules?: readonly LpaeGranule[]
@@ -158,6 +160,7 @@ export class Smmuv3 {
       vmid16: options.vmid16 ?? true,
       rangeInvalidation: options.rangeInvalidation ?? true,
       ats: options.ats ?? true,
+      httu: options.httu ?? 2,
       oasBits: options.oasBits ?? 48,
       granules: options.granules ?? [4096, 16384, 65536],
       cmdqLog2: options.cmdqLog2 ?? 19,
@@ -182,6 +185,7 @@ export class Smmuv3 {
     if (o.stage2) idr0 |= R.IDR0_S2P
     if (o.stage1) idr0 |= R.IDR0_S1P
     if (o.ats) idr0 |= R.IDR0_ATS
+    idr0 |= o.httu << R.IDR0_HTTU_SHIFT
     if (o.asid16) idr0 |= R.IDR0_ASID16
     if (o.vmid16) idr0 |= R.IDR0_VMID16
     if (o.twoLevelCdTable) idr0 |= R.IDR0_CD2L
@@ -694,7 +698,10 @@ export class Smmuv3 {
 
   private contextFromCd(ste: DecodedSte, cd: readonly bigint[], recordS2: boolean): StreamContext | ConfigFault {
     const f = (field: S.Field): number => Number(S.getField(cd, field))
-    if (f(S.CD.V) === 0 || f(S.CD.AA64) === 0 || f(S.CD.ENDI) === 1 || f(S.CD.S) === 1 || f(S.CD.HA) === 1 || f(S.CD.HD) === 1) {
+    // HA / HD need IDR0.HTTU support (else the CD is treated as ILLEGAL here).
+    const ha = f(S.CD.HA) === 1
+    const hd = f(S.CD.HD) === 1
+    if (f(S.CD.V) === 0 || f(S.CD.AA64) === 0 || f(S.CD.ENDI) === 1 || f(S.CD.S) === 1 || (ha && this.opts.httu < 1) || (hd && this.opts.httu < 2)) {
       return new ConfigFault(S.EVT_ID.C_BAD_CD)
     }
     const granule = TG_GRANULE[f(S.CD.TG0)]
@@ -705,7 +712,7 @@ export class Smmuv3 {
     const asid = f(S.CD.ASID) & (this.opts.asid16 ? 0xffff : 0xff)
     let format: PageTableFormat
     try {
-      format = lpaeS1Format({ granule, inputBits, outputBits: Math.min(ips, 48), accessFlagFaultDisable: f(S.CD.AFFD) === 1, hierarchicalPermDisable: f(S.CD.HAD0) === 1 })
+      format = lpaeS1Format({ granule, inputBits, outputBits: Math.min(ips, 48), accessFlagFaultDisable: f(S.CD.AFFD) === 1, hierarchicalPermDisable: f(S.CD.HAD0) === 1, hardwareAccessFlag: ha, hardwareDirty: hd })
     } catch {
       return new ConfigFault(S.EVT_ID.C_BAD_CD)
     }
