@@ -40,6 +40,7 @@ import {
   STE_S1DSS_TERMINATE,
   IDR3_RIL,
   OAS_BITS,
+  PhysicalMemoryError,
   Q_OVERFLOW_FLAG,
   SMMU_CR0,
   SMMU_CMDQ_BASE,
@@ -261,8 +262,8 @@ export class Smmuv3IommuUnit implements IommuUnit {
    * CMD_SYNC (arm_smmu_write_cd_entry / arm_smmu_clear_cd). Tracks the SSIDs in use.
    */
   writeCd(master: Smmuv3Master, ssid: number, cd: bigint[] | undefined): void {
-    const table = this.cdTableOf(master)
-    const pa = table.cdAddress(ssid, cd !== undefined, () => this.cmdq.issue([cmd.cfgiCd(master.sid, ssid, false)]))
+    const table = withEnomem('write_cd', () => this.cdTableOf(master))
+    const pa = withEnomem('write_cd', () => table.cdAddress(ssid, cd !== undefined, () => this.cmdq.issue([cmd.cfgiCd(master.sid, ssid, false)])))
     if (pa === undefined) return // clearing a CD whose leaf table was never allocated
     if (cd === undefined) table.clearCd(pa)
     else table.writeCd(pa, cd)
@@ -359,8 +360,12 @@ export class Smmuv3IommuUnit implements IommuUnit {
     return smmuMaster(dev).ssidBits
   }
 
-  /** arm_smmu_domain_alloc_paging_flags. */
-  domainAllocPagingFlags(_dev: Device, flags: number, userData: UserData | undefined): IommuDomain {
+  /** arm_smmu_domain_alloc_paging_flags (out of host frames → ENOMEM). */
+  domainAllocPagingFlags(dev: Device, flags: number, userData: UserData | undefined): IommuDomain {
+    return withEnomem('domain_alloc_paging_flags', () => this.allocPaging(dev, flags, userData))
+  }
+
+  private allocPaging(_dev: Device, flags: number, userData: UserData | undefined): IommuDomain {
     const op = 'domain_alloc_paging_flags'
     const allowed = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_PASID | IOMMU_HWPT_ALLOC_NEST_PARENT
     if ((flags & ~allowed) !== 0 || userData !== undefined) throw fail('EOPNOTSUPP', op, `unsupported flags 0x${flags.toString(16)} or driver data`)
@@ -459,6 +464,16 @@ export class Smmuv3IommuUnit implements IommuUnit {
   /** CMDQ CONS/PROD, for tests. */
   get cmdqPointers(): { prod: number; cons: number } {
     return { prod: this.hw.readReg(SMMU_CMDQ_PROD), cons: this.hw.readReg(SMMU_CMDQ_CONS) }
+  }
+}
+
+/** Runs `fn`, turning the hardware model's out-of-frames error into the kernel's ENOMEM. */
+function withEnomem<T>(op: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (e) {
+    if (PhysicalMemoryError.is(e)) throw fail('ENOMEM', op, e.message)
+    throw e
   }
 }
 

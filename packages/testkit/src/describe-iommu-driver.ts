@@ -231,6 +231,31 @@ export function describeIommuDriver(name: string, factory: () => IommuDriver, op
       w.ictx.destroy(plain)
     })
 
+    it('host memory exhausted while a map needs page-table frames: ENOMEM, nothing mapped, nothing leaked', () => {
+      const w = world()
+      const { dev, buf, iova, ioasId } = mapped(w, 0x1000)
+      w.proc.memory.write(buf, new Uint8Array([0x42]))
+      // Take every free frame, so the next table the driver needs cannot be allocated.
+      const taken: number[] = []
+      for (;;) {
+        try {
+          taken.push(w.host.memory.allocFrames(1))
+        } catch {
+          break
+        }
+      }
+      const before = w.ictx.snapshot()
+      const far = iova + 0x1000_0000n // 256 MiB on: a region no table covers yet
+      expect(codeOf(() => w.ictx.ioasMap({ ioasId, userVa: buf, length: 0x1000, iova: far }))).toBe('ENOMEM')
+      expect(w.ictx.snapshot()).toEqual(before)
+      expect(() => dev.dmaRead(far, 1)).toThrow()
+      for (const pa of taken) w.host.memory.freeFrames(pa)
+      // With memory back, the same map works and the earlier one is intact.
+      w.ictx.ioasMap({ ioasId, userVa: buf, length: 0x1000, iova: far })
+      expect([...dev.dmaRead(far, 1)]).toEqual([0x42])
+      expect([...dev.dmaRead(iova, 1)]).toEqual([0x42])
+    })
+
     it.skipIf(skip.has('dirty-tracking'))('dirty tracking records DMA writes', () => {
       const w = world()
       const { dev, devId, vf } = w.device()

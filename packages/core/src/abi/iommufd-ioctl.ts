@@ -15,7 +15,7 @@
  *    before EMSGSIZE, IOMMU_HWPT_INVALIDATE's entry_num always).
  */
 import * as C from '../uapi/constants.js'
-import { ERRNO } from '../errors/errno.js'
+import { ERRNO, errnoOfError } from '../errors/errno.js'
 import { IommufdError } from '../errors/iommufd-error.js'
 import type { Iommufd } from '../iommufd/context.js'
 import type { Process } from '../host/process.js'
@@ -101,6 +101,8 @@ export function iommufdIoctl(ctx: Iommufd, proc: Process, request: number, arg: 
     return rc
   } catch (e) {
     if (IommufdError.is(e)) return -e.errno
+    const errno = errnoOfError(e)
+    if (errno !== undefined) return -errno
     throw e
   }
 }

@@ -4,7 +4,7 @@
  * VFIO's own conventions apply: `argsz` instead of `size`, EINVAL for unknown flags, and only
  * the output field is written back. The semantics are VfioDeviceFile's (host/vfio.ts).
  */
-import { ERRNO } from '../errors/errno.js'
+import { ERRNO, errnoOfError } from '../errors/errno.js'
 import { fail, IommufdError } from '../errors/iommufd-error.js'
 import { IOMMU_NO_PASID } from '../uapi/constants.js'
 import type { Process } from '../host/process.js'
@@ -119,6 +119,8 @@ export function vfioDeviceIoctl(file: VfioDeviceFile, proc: Process, request: nu
     return -ERRNO.ENOTTY
   } catch (e) {
     if (IommufdError.is(e)) return -e.errno
+    const errno = errnoOfError(e)
+    if (errno !== undefined) return -errno
     throw e
   }
 }

@@ -33,3 +33,14 @@ const BY_NUMBER = new Map<number, ErrnoCode>(Object.entries(ERRNO).map(([k, v]) 
 export function errnoCode(errno: number): ErrnoCode | undefined {
   return BY_NUMBER.get(Math.abs(errno))
 }
+
+/**
+ * The errno an ioctl returns for a thrown error: an IommufdError's own, or the `code` of another
+ * error that names a Linux errno (e.g. a hardware model's `ENOMEM` when host frames run out), so a
+ * driver error that escapes untranslated still becomes `-errno` instead of an exception.
+ */
+export function errnoOfError(e: unknown): number | undefined {
+  if (typeof e !== 'object' || e === null) return undefined
+  const code = (e as { code?: unknown }).code
+  return typeof code === 'string' && Object.hasOwn(ERRNO, code) ? ERRNO[code as ErrnoCode] : undefined
+}

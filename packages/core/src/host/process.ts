@@ -1,4 +1,4 @@
-import { ERRNO } from '../errors/errno.js'
+import { ERRNO, errnoOfError } from '../errors/errno.js'
 import { IommufdError, fail } from '../errors/iommufd-error.js'
 import { Iommufd } from '../iommufd/context.js'
 import { AddressSpace, PROT_READ, PROT_WRITE, type MmapOptions } from './address-space.js'
@@ -124,12 +124,14 @@ export class Process {
   }
 }
 
-/** Syscalls never throw for bad input: typed errors become -errno; anything else is a simulator bug. */
+/** Syscalls never throw for bad input: errno-coded errors become -errno; anything else is a simulator bug. */
 function guard<T>(fn: () => T): T | number {
   try {
     return fn()
   } catch (e) {
     if (IommufdError.is(e)) return -e.errno
+    const errno = errnoOfError(e)
+    if (errno !== undefined) return -errno
     throw e
   }
 }

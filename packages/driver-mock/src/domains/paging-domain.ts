@@ -1,5 +1,5 @@
 import { IOMMU_READ, IOMMU_WRITE, fail, type Device, type DirtyOps, type IommuDomain, type IommuUnit } from '@iommu-sim/core'
-import type { PhysicalMemory } from '@iommu-sim/hw-models'
+import { PhysicalMemoryError, type PhysicalMemory } from '@iommu-sim/hw-models'
 import { IOMMU_TEST_PASID_RESERVED, MOCK_FLAGS_DEVICE_NO_DIRTY } from '../constants.js'
 import { mockState } from '../device-state.js'
 import { MockPageTable, type WalkResult } from '../pagetable/mock-page-table.js'
@@ -82,7 +82,15 @@ export class MockPagingDomain implements IommuDomain {
   mapPages(iova: bigint, paddr: bigint, pgsize: bigint, pgcount: number, prot: number): void {
     const end = iova + pgsize * BigInt(pgcount)
     if (end > BigInt(MAX_IOVA) || end - 1n > this.aperture.end) throw fail('ERANGE', 'map_pages', `iova 0x${iova.toString(16)} beyond the page table`)
-    const ok = this.pt.map(Number(iova), Number(paddr), Number(pgsize), pgcount, (prot & IOMMU_READ) !== 0, (prot & IOMMU_WRITE) !== 0)
+    let ok: boolean
+    try {
+      ok = this.pt.map(Number(iova), Number(paddr), Number(pgsize), pgcount, (prot & IOMMU_READ) !== 0, (prot & IOMMU_WRITE) !== 0)
+    } catch (e) {
+      if (!PhysicalMemoryError.is(e)) throw e
+      // Out of frames for a table: the range was free before, so undo whatever got mapped.
+      this.pt.unmap(Number(iova), Number(end - iova))
+      throw fail('ENOMEM', 'map_pages', e.message)
+    }
     if (!ok) throw fail('EADDRINUSE', 'map_pages', `iova 0x${iova.toString(16)} is already mapped`)
   }
 

@@ -1,5 +1,5 @@
 import { IOMMU_CACHE, IOMMU_DIRTY_NO_CLEAR, IOMMU_NOEXEC, fail, type Device, type DirtyOps, type IommuDomain } from '@iommu-sim/core'
-import { PageTable, PageTableError, TableGather, WalkResult, lpaeS1Format, lpaeS2Format, Perm } from '@iommu-sim/hw-models'
+import { PageTable, PageTableError, PhysicalMemoryError, TableGather, WalkResult, lpaeS1Format, lpaeS2Format, Perm } from '@iommu-sim/hw-models'
 import { cmd, rangeInvalidations, type Command } from '../commands.js'
 import { s2Ste } from '../ste.js'
 import { smmuMaster, type Smmuv3IommuUnit } from '../unit.js'
@@ -43,8 +43,13 @@ export class Smmuv3PagingDomain implements IommuDomain {
         ? lpaeS1Format({ granule: 4096, inputBits: VA_BITS, outputBits, pageSizes: [4096, 2 << 20, 1 << 30], hardwareDirty: dirtyTracking, hardwareAccessFlag: dirtyTracking })
         : lpaeS2Format({ granule: 4096, inputBits: VA_BITS, outputBits, pageSizes: [4096, 2 << 20, 1 << 30] })
     this.pt = new PageTable(unit.memory, format)
-    this.asid = stage === 1 ? unit.asids.alloc() : 0
-    this.vmid = stage === 2 ? unit.vmids.alloc() : 0
+    try {
+      this.asid = stage === 1 ? unit.asids.alloc() : 0
+      this.vmid = stage === 2 ? unit.vmids.alloc() : 0
+    } catch (e) {
+      this.pt.destroy() // ASID / VMID space exhausted: give the root table back
+      throw e
+    }
     if (stage === 2) this.s2Users.set(unit, new Set([this.vmid]))
     if (dirtyTracking) {
       this.dirtyOps = {
@@ -105,6 +110,7 @@ export class Smmuv3PagingDomain implements IommuDomain {
       this.pt.map(iova, paddr, pgsize * BigInt(pgcount), prot | IOMMU_CACHE | (prot & IOMMU_NOEXEC))
     } catch (e) {
       if (e instanceof PageTableError) throw fail(e.code === 'EEXIST' ? 'EEXIST' : 'EINVAL', 'map_pages', e.message)
+      if (PhysicalMemoryError.is(e)) throw fail('ENOMEM', 'map_pages', e.message) // PageTable.map undid its part
       throw e
     }
   }
