@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url'
 import type { PhysicalMemory } from '../memory/physical-memory.js'
 import { WalkResult } from '../walk/result.js'
 import { DmaBatch } from './batch.js'
-import { DEVICE_STATS, DS_BYTES, DS_FAULTS, DS_TRANSLATIONS, UNIT_STATS, US_BYTES, US_FAULTS, US_TRANSLATIONS, US_WALK_READS, runShard, type ShardContext } from './run-shard.js'
-import type { DmaTask } from './task.js'
+import { DEVICE_STATS, DS_BYTES, DS_FAULTS, DS_TRANSLATIONS, UNIT_STATS, US_BYTES, US_FAULTS, US_TRANSLATIONS, US_WALK_READS, runShard, type ShardContext, type ShardTotals } from './run-shard.js'
+import type { DmaTask, DmaTaskResult } from './task.js'
 import type { DmaUnitModel } from './unit-model.js'
 
 /** The part of a piscina pool the engine uses (so callers may inject their own). */
@@ -76,7 +76,8 @@ export class DmaEngine {
   private readonly maxDevices: number
   /** The shared state every task needs; sent once per worker (workerData) when the engine owns the pool. */
   private readonly payload: DmaTask['engine'] & {}
-  private readonly orders = new WeakMap<DmaBatch, Int32Array>()
+  /** Per device slot: used by the batch being prepared. */
+  private readonly slotUsed: Uint8Array
   /** Batches being run: a batch's buffers are in use until its run settles. */
   private readonly running = new WeakSet<DmaBatch>()
   private readonly unitStats: Float64Array
@@ -98,6 +99,7 @@ export class DmaEngine {
     this.ownsPool = options.pool === undefined
     this.maxDevices = options.maxDevices ?? 4096
     this.devices = new Int32Array(new SharedArrayBuffer(this.maxDevices * 2 * 4))
+    this.slotUsed = new Uint8Array(this.maxDevices)
     this.deviceStats = new Float64Array(new SharedArrayBuffer(this.maxDevices * DEVICE_STATS * 8))
     this.unitStats = new Float64Array(new SharedArrayBuffer(Math.max(1, units.length) * UNIT_STATS * 8))
     this.payload = {
@@ -129,40 +131,32 @@ export class DmaEngine {
     return new DmaBatch(capacity, dataBytes)
   }
 
-  private check(batch: DmaBatch, count: number): void {
+  /**
+   * Validates every descriptor before anything runs (a bad one fails the whole batch, changing
+   * nothing) and returns which shards have work. The partition itself happens in the threads,
+   * each scanning the batch for its own units.
+   */
+  private prepare(batch: DmaBatch, count: number): Uint8Array {
     if (this.closed) throw new Error('DmaEngine: closed')
     if (this.running.has(batch)) throw new Error('DmaEngine: this batch is already running')
     if (!Number.isInteger(count) || count < 0 || count > batch.capacity) throw new RangeError(`DmaEngine: count ${count} outside the batch`)
+    const device = batch.device
+    const flags = batch.flags
+    const deviceCount = this.deviceCount
+    const slotUsed = this.slotUsed
+    slotUsed.fill(0, 0, deviceCount)
     for (let i = 0; i < count; i++) {
-      const slot = batch.device[i]!
-      if (slot < 0 || slot >= this.deviceCount) throw new RangeError(`DmaEngine: descriptor ${i} names device slot ${slot}, not registered`)
-      const len = batch.length[i]!
-      if ((batch.flags[i]! & 2) !== 0 && (batch.dataOffset[i]! < 0 || batch.dataOffset[i]! + len > batch.bytes.length)) {
-        throw new RangeError(`DmaEngine: descriptor ${i} moves data outside the batch data buffer`)
+      const slot = device[i]!
+      if (slot >>> 0 >= deviceCount) throw new RangeError(`DmaEngine: descriptor ${i} names device slot ${slot}, not registered`)
+      slotUsed[slot] = 1
+      if ((flags[i]! & 2) !== 0) {
+        const off = batch.dataOffset[i]!
+        if (off < 0 || off + batch.length[i]! > batch.bytes.length) throw new RangeError(`DmaEngine: descriptor ${i} moves data outside the batch data buffer`)
       }
     }
-  }
-
-  /** Stable counting sort of descriptors by shard: the order both paths run them in. */
-  private partition(batch: DmaBatch, count: number): { order: Int32Array; bounds: number[] } {
-    const shards = this.shardChains.length
-    const counts = new Int32Array(shards + 1)
-    const shardOfDesc = new Int32Array(count)
-    for (let i = 0; i < count; i++) {
-      const s = this.shardOf[this.devices[batch.device[i]! * 2]!]!
-      shardOfDesc[i] = s
-      counts[s + 1]!++
-    }
-    for (let s = 0; s < shards; s++) counts[s + 1]! += counts[s]!
-    const bounds = Array.from(counts)
-    let order = this.orders.get(batch)
-    if (order === undefined) {
-      order = new Int32Array(new SharedArrayBuffer(batch.capacity * 4))
-      this.orders.set(batch, order)
-    }
-    const next = counts.slice(0, shards)
-    for (let i = 0; i < count; i++) order[next[shardOfDesc[i]!]!++] = i
-    return { order, bounds }
+    const busy = new Uint8Array(this.shardChains.length)
+    for (let slot = 0; slot < deviceCount; slot++) if (slotUsed[slot] !== 0) busy[this.shardOf[this.devices[slot * 2]!]!] = 1
+    return busy
   }
 
   private shardUnits(s: number): number[] {
@@ -171,58 +165,54 @@ export class DmaEngine {
     return out
   }
 
-  private summarize(batch: DmaBatch, count: number, tasks: number): DmaRunResult {
+  private summarize(count: number, totals: readonly ShardTotals[]): DmaRunResult {
     let faults = 0
     let bytes = 0
-    for (let i = 0; i < count; i++) {
-      if (batch.fault[i] !== 0) faults++
-      bytes += batch.moved[i]!
+    for (const t of totals) {
+      faults += t.faults
+      bytes += t.bytes
     }
     for (const u of this.units) if (u.interruptPending) u.onInterrupt?.()
-    return { descriptors: count, faults, bytes, tasks }
+    return { descriptors: count, faults, bytes, tasks: totals.length }
   }
 
   /** Runs the batch on the calling thread (the single-thread fallback). */
   runSync(batch: DmaBatch, count: number = batch.count): DmaRunResult {
-    this.check(batch, count)
-    const { order, bounds } = this.partition(batch, count)
-    let tasks = 0
+    const busy = this.prepare(batch, count)
+    const totals: ShardTotals[] = []
     for (let s = 0; s < this.shardChains.length; s++) {
-      if (bounds[s + 1]! > bounds[s]!) {
-        runShard(this.local, batch, order, bounds[s]!, bounds[s + 1]!, this.shardUnits(s))
-        tasks++
-      }
+      if (busy[s] !== 0) totals.push(runShard(this.local, batch, count, this.shardUnits(s)))
     }
-    return this.summarize(batch, count, tasks)
+    return this.summarize(count, totals)
   }
 
   /** Runs the batch on the worker pool (or on this thread when workers = 0). */
   async run(batch: DmaBatch, count: number = batch.count): Promise<DmaRunResult> {
     if (this.workers === 0 && this.pool === undefined) return this.runSync(batch, count)
-    this.check(batch, count)
-    const { order, bounds } = this.partition(batch, count)
+    const busy = this.prepare(batch, count)
     const pool = await this.getPool()
     // An owned pool's workers got the engine state in workerData; an injected pool's get it per task.
     const engine = this.ownsPool ? null : this.payload
-    const runs: Promise<unknown>[] = []
+    const runs: Promise<DmaTaskResult>[] = []
     for (let s = 0; s < this.shardChains.length; s++) {
-      if (bounds[s + 1]! <= bounds[s]!) continue
-      const task: DmaTask = { engine, batch: batch.buffers, order: order.buffer as SharedArrayBuffer, start: bounds[s]!, end: bounds[s + 1]!, shardUnits: this.shardUnits(s) }
+      if (busy[s] === 0) continue
+      const task: DmaTask = { engine, batch: batch.buffers, count, shardUnits: this.shardUnits(s) }
       // One task per shard at a time: a unit's IOTLB has a single writer.
-      const run = this.shardChains[s]!.then(() => pool.run(task)).then((r) => {
-        this.workerMs += (r as { ms?: number }).ms ?? 0
+      const run = this.shardChains[s]!.then(() => pool.run(task) as Promise<DmaTaskResult>).then((r) => {
+        this.workerMs += r.ms
         return r
       })
       this.shardChains[s] = run.catch(() => {})
       runs.push(run)
     }
     this.running.add(batch)
+    let totals: DmaTaskResult[]
     try {
-      await Promise.all(runs)
+      totals = await Promise.all(runs)
     } finally {
       this.running.delete(batch)
     }
-    return this.summarize(batch, count, runs.length)
+    return this.summarize(count, totals)
   }
 
   /** Round-trip time of an empty task through the pool, in microseconds (mean of `n`). */

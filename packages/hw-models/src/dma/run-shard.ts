@@ -34,8 +34,27 @@ export interface ShardContext {
 let localUnit = new Float64Array(0)
 let localDevice = new Float64Array(0)
 
-/** Runs descriptors order[start..end) of `batch`. Units of the shard are gated for the whole run. */
-export function runShard(ctx: ShardContext, batch: DmaBatch, order: Int32Array, start: number, end: number, shardUnits: readonly number[]): void {
+/** What one shard run did: the totals the engine reports without rescanning the batch. */
+export interface ShardTotals {
+  readonly faults: number
+  readonly bytes: number
+}
+
+/** Per-unit "in this shard" flags, reused. */
+let mine = new Uint8Array(0)
+
+/**
+ * Runs, in batch order, the descriptors 0..count-1 of `batch` whose device sits behind one of
+ * `shardUnits`; the others belong to other shards. Every thread scans the batch itself, so
+ * nothing is partitioned serially before the run. Units of the shard are gated for the whole run.
+ */
+export function runShard(ctx: ShardContext, batch: DmaBatch, count: number, shardUnits: readonly number[]): ShardTotals {
+  let faults = 0
+  let bytes = 0
+  if (mine.length < ctx.units.length) mine = new Uint8Array(ctx.units.length)
+  mine.fill(0)
+  for (const u of shardUnits) mine[u] = 1
+  const inShard = mine
   for (const u of shardUnits) ctx.units[u]!.beginBatch()
   try {
     const u8 = ctx.mem.u8
@@ -56,10 +75,10 @@ export function runShard(ctx: ShardContext, batch: DmaBatch, order: Int32Array, 
     const resPa = batch.pa
     const resMoved = batch.moved
     const resFault = batch.fault
-    for (let k = start; k < end; k++) {
-      const i = order[k]!
+    for (let i = 0; i < count; i++) {
       const slot = descDevice[i]!
       const unitIndex = devices[slot * 2]!
+      if (inShard[unitIndex] === 0) continue
       const unit = ctx.units[unitIndex]!
       const sid = devices[slot * 2 + 1]!
       const flags = descFlags[i]!
@@ -79,6 +98,7 @@ export function runShard(ctx: ShardContext, batch: DmaBatch, order: Int32Array, 
         resMoved[i] = 0
         resFault[i] = rc
         if (rc !== 0) {
+          faults++
           us[unitIndex * UNIT_STATS + US_FAULTS]!++
           ds[slot * DEVICE_STATS + DS_FAULTS]!++
         }
@@ -121,14 +141,19 @@ export function runShard(ctx: ShardContext, batch: DmaBatch, order: Int32Array, 
       if (first) resPa[i] = -1
       resMoved[i] = moved
       resFault[i] = fault
+      if (fault !== 0) faults++
+      bytes += moved
       us[unitIndex * UNIT_STATS + US_BYTES]! += moved
       ds[slot * DEVICE_STATS + DS_BYTES]! += moved
     }
+    // Only this shard's units and devices have counts; adding zeros to the others' slots would
+    // race with the threads that own them (a lost update), so skip them.
     const sharedUnit = ctx.unitStats
-    for (let k = 0; k < sharedUnit.length; k++) sharedUnit[k]! += us[k]!
+    for (let k = 0; k < sharedUnit.length; k++) if (us[k] !== 0) sharedUnit[k]! += us[k]!
     const sharedDevice = ctx.deviceStats
-    for (let k = 0; k < sharedDevice.length; k++) sharedDevice[k]! += ds[k]!
+    for (let k = 0; k < sharedDevice.length; k++) if (ds[k] !== 0) sharedDevice[k]! += ds[k]!
   } finally {
     for (const u of shardUnits) ctx.units[u]!.endBatch()
   }
+  return { faults, bytes }
 }

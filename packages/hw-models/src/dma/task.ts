@@ -13,8 +13,14 @@ export interface DmaTask {
     readonly deviceStats: SharedArrayBuffer
   } | null
   readonly batch: DmaBatchBuffers
-  readonly order: SharedArrayBuffer
-  readonly start: number
-  readonly end: number
+  /** Descriptors 0..count-1 are the batch; the task runs those behind `shardUnits`. */
+  readonly count: number
   readonly shardUnits: readonly number[]
+}
+
+/** What a worker task returns (plain values). */
+export interface DmaTaskResult {
+  readonly ms: number
+  readonly faults: number
+  readonly bytes: number
 }

@@ -8,7 +8,7 @@ import { WalkResult } from '../walk/result.js'
 import { DmaBatch } from './batch.js'
 import { runShard, type ShardContext } from './run-shard.js'
 import { attachUnitModel } from './unit-model.js'
-import type { DmaTask } from './task.js'
+import type { DmaTask, DmaTaskResult } from './task.js'
 import { workerData } from 'piscina'
 
 const contexts = new Map<number, ShardContext>()
@@ -31,12 +31,12 @@ async function contextFor(task: DmaTask): Promise<ShardContext> {
   return ctx
 }
 
-export default async function runDmaTask(task: DmaTask): Promise<{ done: number; ms: number }> {
+export default async function runDmaTask(task: DmaTask): Promise<DmaTaskResult> {
   const ctx = await contextFor(task)
   const t0 = performance.now()
   const batch = DmaBatch.attach(task.batch)
-  runShard(ctx, batch, new Int32Array(task.order), task.start, task.end, task.shardUnits)
-  return { done: task.end - task.start, ms: performance.now() - t0 }
+  const { faults, bytes } = runShard(ctx, batch, task.count, task.shardUnits)
+  return { ms: performance.now() - t0, faults, bytes }
 }
 
 /** A no-op task: measures the pool's per-task overhead. */
