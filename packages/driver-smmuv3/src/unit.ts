@@ -215,7 +215,7 @@ export class Smmuv3IommuUnit implements IommuUnit {
     }
     // arm_smmu_probe_device: the master's SSID width, capped at a 64 KiB linear CD table
     // (CTXDESC_LINEAR_CDMAX = 10) without 2-level CD table support.
-    let ssidBits = Math.min(dev.pasidBits, this.features.ssidBits)
+    let ssidBits = this.features.s1 ? Math.min(dev.pasidBits, this.features.ssidBits) : 0 // CDs need stage 1
     if (!this.features.twoLevelCd) ssidBits = Math.min(ssidBits, 10)
     const master = new Smmuv3Master(dev, dev.id, ssidBits, this.blockedDomain)
     dev.driverData = master
@@ -373,6 +373,8 @@ export class Smmuv3IommuUnit implements IommuUnit {
       case 0:
         return new Smmuv3PagingDomain(this, this.features.s1 ? 1 : 2, false)
       case IOMMU_HWPT_ALLOC_PASID:
+        // PASIDs select CDs: stage 1 only.
+        if (!this.features.s1) throw fail('EOPNOTSUPP', op, 'PASID-capable domains need stage 1')
         return new Smmuv3PagingDomain(this, 1, false)
       case IOMMU_HWPT_ALLOC_NEST_PARENT:
         if (!this.features.nesting) throw fail('EOPNOTSUPP', op, 'no nesting support')
