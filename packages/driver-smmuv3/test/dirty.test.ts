@@ -5,7 +5,8 @@
  * (arm_smmu_domain_alloc_paging_flags).
  */
 import { describe, expect, it } from 'vitest'
-import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HW_CAP_DIRTY_TRACKING, IommufdError, createHost } from '@iommu-sim/core'
+import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HW_CAP_DIRTY_TRACKING, createHost } from '@iommu-sim/core'
+import { codeOf } from '@iommu-sim/testkit'
 import { CD, getField, readWords } from '@iommu-sim/hw-models'
 import { Smmuv3IommuUnit, smmuMaster, smmuv3Driver } from '../src/index.js'
 
@@ -20,16 +21,6 @@ function world(httu: 0 | 1 | 2) {
   const ioasId = ictx.ioasAlloc().outIoasId
   return { host, proc, ictx, unit, dev, vf, devId, ioasId }
 }
-const codeOf = (fn: () => unknown) => {
-  try {
-    fn()
-  } catch (e) {
-    if (IommufdError.is(e)) return e.code
-    throw e
-  }
-  return undefined
-}
-
 describe('SMMUv3 dirty tracking (HTTU)', () => {
   it('with IDR0.HTTU = 2 the device reports IOMMU_HW_CAP_DIRTY_TRACKING; without it, no capability and EOPNOTSUPP', () => {
     const w = world(2)

@@ -54,7 +54,8 @@ interface World {
   device(unit?: number): { dev: Device; vf: VfioDeviceFile; devId: number }
 }
 
-function codeOf(fn: () => unknown): string | undefined {
+/** The errno name `fn` fails with (an IommufdError's `code`), or undefined when it succeeds. */
+export function codeOf(fn: () => unknown): string | undefined {
   try {
     fn()
   } catch (e) {

@@ -1,2 +1,2 @@
-export { describeIommuDriver, type DescribeIommuDriverOptions, type DriverCapability, type NestingOptions } from './describe-iommu-driver.js'
+export { codeOf, describeIommuDriver, type DescribeIommuDriverOptions, type DriverCapability, type NestingOptions } from './describe-iommu-driver.js'
 export { StructBuffer } from './abi/struct-buffer.js'
