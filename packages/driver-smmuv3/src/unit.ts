@@ -224,6 +224,19 @@ export class Smmuv3IommuUnit implements IommuUnit {
     this.installSte(master, abortSte())
   }
 
+  /** arm_smmu_release_device: the STE goes back to abort and the master's CD table is freed. */
+  releaseDevice(dev: Device): void {
+    const master = smmuMaster(dev)
+    this.installSte(master, abortSte())
+    if (master.cdTable !== undefined) {
+      this.cmdq.issue([cmd.cfgiCdAll(master.sid)])
+      master.cdTable.free()
+      master.cdTable = undefined
+    }
+    this.masters.delete(master.sid)
+    dev.driverData = undefined
+  }
+
   /** arm_smmu_init_l2_strtab: the level-2 table holding `sid`. */
   private ensureL2(sid: number): void {
     if (!this.features.twoLevel) return

@@ -16,7 +16,8 @@ function world(pasidBits: number, options: { hardware?: { twoLevelCdTable?: bool
   const ictx = proc.iommufd()
   const unit = host.iommus[0] as Smmuv3IommuUnit
   const dev = host.addDevice({ iommu: unit, id: 0x42, pasidBits })
-  const vf = proc.vfioDevice(proc.open(dev.cdevPath))
+  const vfd = proc.open(dev.cdevPath)
+  const vf = proc.vfioDevice(vfd)
   const devId = vf.bind(ictx)
   const ioas = (text: string, iova = 0x10_0000n) => {
     const ioasId = ictx.ioasAlloc().outIoasId
@@ -28,7 +29,7 @@ function world(pasidBits: number, options: { hardware?: { twoLevelCdTable?: bool
   const pasidHwpt = (ioasId: number) => ictx.hwptAlloc({ devId, ptId: ioasId, flags: IOMMU_HWPT_ALLOC_PASID }).outHwptId
   const ste = () => unit.readSte(dev.id)
   const field = (f: (typeof STE)[keyof typeof STE]) => Number(getField(ste(), f))
-  return { host, proc, ictx, unit, dev, vf, devId, ioas, pasidHwpt, ste, field }
+  return { host, proc, ictx, unit, dev, vfd, vf, devId, ioas, pasidHwpt, ste, field }
 }
 
 const read = (dev: Device, iova: bigint, pasid?: number) => new TextDecoder().decode(dev.dmaRead(iova, 5, pasid === undefined ? {} : { pasid }))
@@ -131,6 +132,20 @@ describe('SMMUv3 PASID attach (arm_smmu_set_pasid)', () => {
       expect(IommufdError.is(e) && e.code).toBe('EINVAL')
     }
     expect(w.ste()).toEqual(before)
+  })
+
+  it('removing the device (release_device) aborts its STE and frees its CD table frames', () => {
+    const w = world(20)
+    const hwpt = w.pasidHwpt(w.ioas('pasid'))
+    w.vf.attach(hwpt, 0x12345)
+    w.vf.detach(0x12345)
+    w.ictx.destroy(hwpt)
+    w.proc.close(w.vfd)
+    const beforeRemove = w.host.memory.freeFrameCount
+    w.host.removeDevice(w.dev)
+    expect(w.host.memory.freeFrameCount - beforeRemove).toBe(16 + 2) // the 64 KiB leaf and the 8 KiB L1 table
+    expect(w.field(STE.CONFIG)).toBe(0)
+    expect(w.unit.masters.has(0x42)).toBe(false)
   })
 
   it('a stage-2 (nest parent) RID attach while PASIDs use the CD table: EBUSY from the driver', () => {

@@ -76,6 +76,8 @@ export interface IommuUnit {
 
   /** Validates and initialises per-device driver state when a device is added behind the unit. */
   probeDevice(dev: Device): void
+  /** Frees per-device driver state when a device is removed (iommu_ops.release_device). */
+  releaseDevice?(dev: Device): void
   capable(dev: Device, cap: IommuCap): boolean
   /** `hw_info`: `type` is the requested type (0 = native); unsupported type → EOPNOTSUPP. */
   hwInfo?(dev: Device, type: number): { readonly type: number; readonly data: Uint8Array }

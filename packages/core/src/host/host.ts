@@ -91,7 +91,9 @@ export class Host implements HostServices {
   removeDevice(dev: Device): void {
     if (dev.dmaOwner !== undefined) throw new Error('removeDevice: the device is still bound')
     const i = this.devices.indexOf(dev)
-    if (i >= 0) this.devices.splice(i, 1)
+    if (i < 0) return
+    this.devices.splice(i, 1)
+    dev.iommu.releaseDevice?.(dev)
   }
 
   deviceByPath(path: string): Device | undefined {
