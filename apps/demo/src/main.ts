@@ -14,7 +14,7 @@ console.log('\n== 3. pre-copy migration: SMMUv3 dirty tracking (HTTU), and a PAS
 const migration = runMigrationScenario()
 for (const line of migration.lines) console.log(line)
 
-const converged = migration.dirtyPerRound.at(-1) === 0 && migration.leftovers.objects === 0 && migration.leftovers.pins === 0
+const converged = migration.dirtyPerRound.at(-1)?.length === 0 && migration.leftovers.objects === 0 && migration.leftovers.pins === 0
 if (!converged || !basic.faultedAfterUnmap || vm.events.length !== 1 || vm.leftovers.objects !== 0 || vm.leftovers.pins !== 0) {
   console.error('demo: the scenario did not behave as expected')
   process.exit(1)

@@ -8,8 +8,8 @@ import { smmuv3Driver } from '@iommu-sim/driver-smmuv3'
 
 export interface MigrationScenarioResult {
   readonly lines: readonly string[]
-  /** Dirty 4 KiB pages found by each copy round. */
-  readonly dirtyPerRound: readonly number[]
+  /** The dirty 4 KiB pages (indices into guest RAM) found by each copy round. */
+  readonly dirtyPerRound: readonly (readonly number[])[]
   readonly leftovers: { readonly objects: number; readonly pins: number }
 }
 
@@ -59,14 +59,14 @@ export function runMigrationScenario(): MigrationScenarioResult {
 
   iommufd.hwptSetDirtyTracking({ flags: IOMMU_HWPT_DIRTY_TRACKING_ENABLE, hwptId })
   const round = (): number[] => dirtyPages(iommufd.hwptGetDirtyBitmap({ hwptId, iova, length: RAM, pageSize: PAGE }).bitmap)
-  const dirtyPerRound: number[] = []
+  const dirtyPerRound: number[][] = []
   // Each round the device keeps writing a shrinking set of pages while the VMM copies the dirty ones.
   const writes = [[3, 17, 42, 43, 200, 511], [17, 42], [42], []]
   for (const [r, pages] of writes.entries()) {
     for (const p of pages) nic.dmaWrite(iova + BigInt(p * PAGE + 8), new Uint8Array([r, p & 0xff]))
     nic.dmaWrite(sideIova, new Uint8Array([r]), { pasid: 1 }) // PASID 1 traffic: not in the tracked domain
     const dirty = round()
-    dirtyPerRound.push(dirty.length)
+    dirtyPerRound.push(dirty)
     log(`migration round ${r}: device wrote pages [${pages.join(', ')}]; GET_DIRTY_BITMAP → [${dirty.join(', ')}] → copy ${dirty.length} page${dirty.length === 1 ? '' : 's'}`)
   }
   iommufd.hwptSetDirtyTracking({ flags: 0, hwptId })

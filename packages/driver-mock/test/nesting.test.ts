@@ -338,6 +338,7 @@ describe('HW queues (§2.21, mock §A.6)', () => {
     w.ictx.hwQueueAlloc({ viommuId: w.viommuId, type: IOMMU_HW_QUEUE_TYPE_SELFTEST, index, nestingParentIova: base, length })
   it('core validation, then the mock ordering rules (EINVAL, EEXIST, EIO); the internal access takes the next id', () => {
     const w = queueWorld()
+    const before = w.ictx.snapshot()
     expect(errOf(() => w.ictx.hwQueueAlloc({ viommuId: w.viommuId, type: 0, index: 0, nestingParentIova: w.iova, length: 0x1000 }))).toBe('EOPNOTSUPP')
     expect(errOf(() => alloc(w, 0, w.iova, 0))).toBe('EINVAL')
     expect(errOf(() => alloc(w, 0, 0xffff_ffff_ffff_f000n, 0x2000))).toBe('EOVERFLOW')
@@ -345,8 +346,7 @@ describe('HW queues (§2.21, mock §A.6)', () => {
     expect(errOf(() => alloc(w, 0, 0x7000_0000n))).toBe('ENOENT') // not mapped
     expect(errOf(() => alloc(w, 1, w.iova))).toBe('EIO')
     expect(errOf(() => alloc(w, 2, w.iova))).toBe('EINVAL')
-    const before = w.ictx.snapshot()
-    expect(w.ictx.snapshot()).toEqual(before)
+    expect(w.ictx.snapshot()).toEqual(before) // the failed allocations left nothing behind
     const q0 = alloc(w, 0, w.iova).outHwQueueId
     expect(w.ictx.objects.get(q0 + 1, 'ACCESS', 't').type).toBe('ACCESS')
     expect(errOf(() => alloc(w, 0, w.iova + 0x1000n))).toBe('EEXIST')

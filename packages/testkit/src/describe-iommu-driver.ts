@@ -109,6 +109,7 @@ export function describeIommuDriver(name: string, factory: () => IommuDriver, op
       const { ioasId } = mapped(w)
       const { outIovaAlignment, numIovas } = w.ictx.ioasIovaRanges({ ioasId })
       expect(numIovas).toBeGreaterThan(0)
+      expect(outIovaAlignment).toBeGreaterThan(0n)
       expect(outIovaAlignment & (outIovaAlignment - 1n)).toBe(0n)
       expect(outIovaAlignment).toBeLessThanOrEqual(BigInt(w.host.pageSize))
     })
@@ -223,11 +224,11 @@ export function describeIommuDriver(name: string, factory: () => IommuDriver, op
       expect(codeOf(() => vf.attach(plain, 1))).toBe('EINVAL')
       vf.attach(hwptId, 1)
       expect([...dev.dmaRead(iova, 4, { pasid: 1 })]).toEqual([1, 2, 3, 4])
-      expect(() => dev.dmaRead(iova, 4, { pasid: 2 })).toThrow()
-      expect(() => dev.dmaRead(iova, 4)).toThrow() // the RID is blocked
+      expect(() => dev.dmaRead(iova, 4, { pasid: 2 })).toThrow(DmaFault)
+      expect(() => dev.dmaRead(iova, 4)).toThrow(DmaFault) // the RID is blocked
       expect(codeOf(() => w.ictx.destroy(hwptId))).toBe('EBUSY')
       vf.detach(1)
-      expect(() => dev.dmaRead(iova, 4, { pasid: 1 })).toThrow()
+      expect(() => dev.dmaRead(iova, 4, { pasid: 1 })).toThrow(DmaFault)
       w.ictx.destroy(hwptId)
       w.ictx.destroy(plain)
     })
@@ -249,7 +250,7 @@ export function describeIommuDriver(name: string, factory: () => IommuDriver, op
       const far = iova + 0x1000_0000n // 256 MiB on: a region no table covers yet
       expect(codeOf(() => w.ictx.ioasMap({ ioasId, userVa: buf, length: 0x1000, iova: far }))).toBe('ENOMEM')
       expect(w.ictx.snapshot()).toEqual(before)
-      expect(() => dev.dmaRead(far, 1)).toThrow()
+      expect(() => dev.dmaRead(far, 1)).toThrow(DmaFault)
       for (const pa of taken) w.host.memory.freeFrames(pa)
       // With memory back, the same map works and the earlier one is intact.
       w.ictx.ioasMap({ ioasId, userVa: buf, length: 0x1000, iova: far })

@@ -242,17 +242,17 @@ export const hwptGetDirtyBitmap: Handler<typeof L.IOMMU_HWPT_GET_DIRTY_BITMAP_LA
   const flags = c.num('flags')
   if ((flags & ~C.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) !== 0 || c.num('__reserved') !== 0) throw fail('EOPNOTSUPP', op, 'unknown flags or __reserved set')
   const req = { hwptId: c.num('hwpt_id'), flags, iova: c.big('iova'), length: c.big('length'), pageSize: c.big('page_size') }
-  // Validation pass: the same request with NO_CLEAR and no bitmap changes no dirty state.
-  u.ctx.readDirtyBitmap({ ...req, flags: flags | C.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR }, () => {})
   const data = c.big('data')
-  const bits = req.pageSize > 0n ? (req.length + req.pageSize - 1n) / req.pageSize : 0n
-  const bytes = ((bits + 63n) / 64n) * 8n
-  if (!u.memory.mapped(data, bytes)) throw fail('EFAULT', op, `bitmap [0x${data.toString(16)}, +${bytes}) is not mapped`)
+  // The bitmap is checked once the request is valid and before any dirty state is read.
+  const checkBitmap = (bits: bigint): void => {
+    const bytes = ((bits + 63n) / 64n) * 8n
+    if (!u.memory.mapped(data, bytes)) throw fail('EFAULT', op, `bitmap [0x${data.toString(16)}, +${bytes}) is not mapped`)
+  }
   const masks = new Map<bigint, number>()
   u.ctx.readDirtyBitmap(req, (bit) => {
     const byte = bit >> 3n
     masks.set(byte, (masks.get(byte) ?? 0) | (1 << Number(bit & 7n)))
-  })
+  }, checkBitmap)
   const one = new Uint8Array(1)
   for (const [byte, mask] of masks) {
     const va = data + byte

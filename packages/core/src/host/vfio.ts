@@ -59,7 +59,8 @@ export class VfioDeviceFile extends OpenFile {
     const op = 'VFIO_DEVICE_BIND_IOMMUFD'
     if (this.idev !== undefined) throw fail('EINVAL', op, 'this file is already bound')
     if (ctx.isClosed) throw fail('EBADF', op, 'the iommufd is closed')
-    if (this.device.dmaOwner !== undefined) throw fail('EBUSY', op, 'the device is bound through another file')
+    // vfio_df_open: only the group path may open a device twice; a second cdev bind is EINVAL.
+    if (this.device.dmaOwner !== undefined) throw fail('EINVAL', op, 'the device is bound through another file')
     this.idev = ctx.deviceBind(this.device, op)
     this.ctx = ctx
     ctx.hold()

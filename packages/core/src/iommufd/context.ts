@@ -12,6 +12,7 @@ import type { Device } from '../host/device.js'
 import { Pages } from '../ioas/pages.js'
 import { U64, type IovaRange } from '../ioas/ranges.js'
 import { UserData, UserDataArray } from '../driver/user-data.js'
+import { USER_COPY_LIMIT } from '../abi/user-memory.js'
 import { Ioas } from './ioas.js'
 import { HwptNested, HwptPaging, type Hwpt } from './hwpt.js'
 import { HwQueue, HwQueueAccess, Vdevice, Viommu, type MmapRegion, type ViommuHost } from './viommu.js'
@@ -476,7 +477,7 @@ export class Iommufd {
    * IOMMU_HWPT_GET_DIRTY_BITMAP semantics; `setBit(b)` is called for every dirty page index
    * (bits are only ever set). The typed wrapper below collects them into a bitmap.
    */
-  readDirtyBitmap(req: T.HwptGetDirtyBitmapRequest, setBit: (bit: bigint) => void): void {
+  readDirtyBitmap(req: T.HwptGetDirtyBitmapRequest, setBit: (bit: bigint) => void, allocate?: (bits: bigint) => void): void {
     const op = 'IOMMU_HWPT_GET_DIRTY_BITMAP'
     const flags = req.flags ?? 0
     const iova = u64(req.iova, op, 'iova')
@@ -484,9 +485,7 @@ export class Iommufd {
     const pageSize = u64(req.pageSize, op, 'pageSize')
     if ((flags & ~C.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) !== 0) throw fail('EOPNOTSUPP', op, `unknown flags 0x${flags.toString(16)}`)
     const hwpt = this.getHwptPaging(req.hwptId, op)
-    const ops = hwpt.domain.dirtyOps
-    if (ops === undefined) throw fail('EOPNOTSUPP', op, 'HWPT was not allocated with dirty tracking')
-    // iommufd_check_iova_range
+    // iommufd_check_iova_range, then the dirty ops (§2.14 steps 3-4)
     const last = (iova + length - 1n) & U64
     if (iova + length - 1n > U64 || (length === 0n && iova > 0n)) throw fail('EOVERFLOW', op, 'iova + length overflows')
     const align = BigInt(hwpt.ioas.iopt.iovaAlignment)
@@ -494,6 +493,9 @@ export class Iommufd {
     if ((iova & (align - 1n)) !== 0n || (end & (align - 1n)) !== 0n) throw fail('EINVAL', op, 'range not aligned to the IOAS alignment')
     if (pageSize === 0n) throw fail('EINVAL', op, 'page_size is 0')
     if ((iova & (pageSize - 1n)) !== 0n || (end & (pageSize - 1n)) !== 0n) throw fail('EINVAL', op, 'range not aligned to page_size')
+    const ops = hwpt.domain.dirtyOps
+    if (ops === undefined) throw fail('EOPNOTSUPP', op, 'HWPT was not allocated with dirty tracking')
+    allocate?.(length / pageSize)
     const shift = BigInt((pageSize & -pageSize).toString(2).length - 1)
     const record = (diova: bigint, dlen: bigint): void => {
       const lo = diova < iova ? iova : diova
@@ -511,14 +513,17 @@ export class Iommufd {
   }
 
   hwptGetDirtyBitmap(req: T.HwptGetDirtyBitmapRequest): T.HwptGetDirtyBitmapResponse {
-    const length = BigInt(req.length)
-    const pageSize = BigInt(req.pageSize)
-    const bits = pageSize > 0n ? Number(length / pageSize) : 0
-    const bitmap = new Uint8Array(Math.ceil(bits / 64) * 8)
+    let bitmap = new Uint8Array(0)
+    // Allocated once the request is validated; a bitmap the kernel could not allocate is ENOMEM.
+    const allocate = (bits: bigint): void => {
+      const bytes = ((bits + 63n) / 64n) * 8n
+      if (bytes > BigInt(USER_COPY_LIMIT)) throw fail('ENOMEM', 'IOMMU_HWPT_GET_DIRTY_BITMAP', `a ${bytes}-byte bitmap`)
+      bitmap = new Uint8Array(Number(bytes))
+    }
     this.readDirtyBitmap(req, (b) => {
       const i = Number(b)
       bitmap[i >> 3]! |= 1 << (i & 7)
-    })
+    }, allocate)
     return { bitmap }
   }
 
