@@ -4,7 +4,7 @@
  * SMMU has no 2-level CD tables), otherwise an L1 table of descriptors pointing at 64 KiB
  * (1024-CD) leaf tables allocated on first use (STE.S1Fmt = 2, reference hw-formats.md §1.4).
  */
-import { CD_L1, CD_L1_DESC_SIZE, CD_L2_ENTRIES, CD_SIZE, STE_S1FMT_64K_L2, STE_S1FMT_LINEAR, setField, wordsToBytes, type PhysicalMemory } from '@iommu-sim/hw-models'
+import { CD_L1, CD_L1_DESC_SIZE, CD_L2_ENTRIES, CD_SIZE, STE_S1FMT_64K_L2, STE_S1FMT_LINEAR, setField, type PhysicalMemory } from '@iommu-sim/hw-models'
 
 const FRAME = 4096
 const L2_FRAMES = (CD_L2_ENTRIES * CD_SIZE) / FRAME
@@ -58,12 +58,6 @@ export class CdTable {
       onNewLeaf?.()
     }
     return leaf + (ssid % CD_L2_ENTRIES) * CD_SIZE
-  }
-
-  /** Writes CD words: Q1..Q7 first, then Q0 (which holds V), so the SMMU never sees half a CD. */
-  writeCd(pa: number, words: readonly bigint[]): void {
-    this.mem.write(pa + 8, wordsToBytes(words.slice(1)))
-    this.mem.write64(pa, words[0]!)
   }
 
   /** Clears a CD: Q0 (V) first, then the rest. */

@@ -33,14 +33,22 @@ export const cmd = {
 }
 
 /**
+ * Without range invalidation, more pages than this are invalidated by ASID / VMID instead of page by
+ * page (Linux's CMDQ_MAX_TLBI_OPS, 1 << (PAGE_SHIFT - 3), bounding the commands one unmap issues).
+ */
+export const MAX_TLBI_OPS = 512
+
+/**
  * Invalidation commands for [iova, iova + size) with 4 KiB granules: with range invalidation,
- * Linux's split into (NUM + 1) · 2^SCALE page runs; without it, one command per page.
+ * Linux's split into (NUM + 1) · 2^SCALE page runs; without it, one command per page, or one
+ * ASID-wide (stage 1) / VMID-wide (stage 2) command above {@link MAX_TLBI_OPS} pages.
  */
 export function rangeInvalidations(op: 'nh-va' | 's2-ipa', vmid: number, asid: number, iova: bigint, size: bigint, ril: boolean, leaf = true): Command[] {
   const out: Command[] = []
   let pages = size >> 12n
   let addr = iova
   if (!ril) {
+    if (pages > BigInt(MAX_TLBI_OPS)) return [op === 'nh-va' ? cmd.tlbiNhAsid(asid, vmid) : cmd.tlbiS12Vmall(vmid)]
     for (; pages > 0n; pages--, addr += 0x1000n) out.push(cmd.tlbiRange(op, vmid, asid, addr, 0, 0, 0, leaf))
     return out
   }

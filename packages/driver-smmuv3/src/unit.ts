@@ -75,6 +75,7 @@ import { CommandQueue } from './cmdq.js'
 import { IdAllocator } from './ids.js'
 import { abortSte, cdTableSte, s1Cd, type Ste } from './ste.js'
 import { CdTable } from './cd-table.js'
+import { CD_ENTRY, STE_ENTRY, writeEntry } from './entry-writer.js'
 import { Smmuv3BlockedDomain } from './domains/blocked.js'
 import { Smmuv3PagingDomain } from './domains/paging.js'
 import { Vsmmu, initVsmmu, vsmmuOps, VEVENT_FORWARDED } from './viommu.js'
@@ -98,8 +99,6 @@ export class Smmuv3Master {
   readonly pasids = new Map<number, IommuDomain>()
   /** Set while attached to a nested domain whose device has a vDEVICE: where its events go. */
   vmaster: { viommu: Viommu; vsid: bigint } | undefined
-  /** The STE words last installed. */
-  ste: Ste = abortSte()
   constructor(
     readonly dev: Device,
     readonly sid: number,
@@ -258,11 +257,9 @@ export class Smmuv3IommuUnit implements IommuUnit {
 
   /** Writes an STE (Q1..Q7 before Q0, which holds V and Config) and issues CFGI_STE + CMD_SYNC. */
   installSte(master: Smmuv3Master, ste: Ste): void {
-    const pa = this.stePa(master.sid)
-    this.memory.write(pa + 8, wordsToBytes(ste.slice(1)))
-    this.memory.write64(pa, ste[0]!)
-    master.ste = ste
-    this.cmdq.issue([cmd.cfgiSte(master.sid)])
+    writeEntry(this.memory, this.stePa(master.sid), STE_ENTRY, ste, () => {
+      this.cmdq.issue([cmd.cfgiSte(master.sid)])
+    })
   }
 
   private cdTableOf(master: Smmuv3Master): CdTable {
@@ -278,13 +275,19 @@ export class Smmuv3IommuUnit implements IommuUnit {
     const table = withEnomem('write_cd', () => this.cdTableOf(master))
     const pa = withEnomem('write_cd', () => table.cdAddress(ssid, cd !== undefined, () => this.cmdq.issue([cmd.cfgiCd(master.sid, ssid, false)])))
     if (pa === undefined) return // clearing a CD whose leaf table was never allocated
-    if (cd === undefined) table.clearCd(pa)
-    else table.writeCd(pa, cd)
+    const invalidate = (): void => {
+      this.cmdq.issue([cmd.cfgiCd(master.sid, ssid)])
+    }
+    if (cd === undefined) {
+      table.clearCd(pa)
+      invalidate()
+    } else {
+      writeEntry(this.memory, pa, CD_ENTRY, cd, invalidate)
+    }
     if (ssid !== 0) {
       if (cd === undefined) table.pasidsInUse.delete(ssid)
       else table.pasidsInUse.add(ssid)
     }
-    this.cmdq.issue([cmd.cfgiCd(master.sid, ssid)])
   }
 
   /** Whether CDs other than CD 0 are valid (arm_smmu_ssids_in_use). */

@@ -128,6 +128,10 @@ describe('DMA engine: worker pool vs single thread', () => {
     }
   })
 
+  it('unit statistics can be read before the engine was used (all zero)', () => {
+    const host = createHost({ drivers: [smmuv3Driver()], memory: { bytes: 16 << 20 } })
+    expect(host.dma.unitStats(host.iommus[0]!).translations).toBe(0)
+  })
   it('the pool is created lazily and closed explicitly; runs after close are refused', async () => {
     const w = world(1)
     expect((w.host.dma.engine as unknown as { pool: unknown }).pool).toBeUndefined()

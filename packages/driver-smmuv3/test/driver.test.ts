@@ -37,6 +37,27 @@ describe('what the driver issues (reference §1.9)', () => {
     expect(Number((ste[0]! >> 1n) & 7n)).toBe(5) // S1 translate
     expect(Number(w.unit().commandLog[2]![0] >> 32n)).toBe(dev.id)
   })
+  it('replacing a live stage-1 domain breaks the CD first (V = 0, CFGI_CD + SYNC), then installs it; the unchanged STE is not rewritten (arm_smmu_write_entry)', () => {
+    const w = world()
+    const { dev, vf, devId } = w.device()
+    const ioasId = w.ictx.ioasAlloc().outIoasId
+    const a = w.ictx.hwptAlloc({ devId, ptId: ioasId }).outHwptId
+    const b = w.ictx.hwptAlloc({ devId, ptId: ioasId }).outHwptId
+    vf.attach(a)
+    const steBefore = w.unit().readSte(dev.id)
+    const seen: bigint[] = []
+    const cd0 = smmuMaster(dev).cdTable!.cdAddress(0, false)!
+    w.unit().hw.logCommands = true
+    const issue = w.unit().cmdq.issue.bind(w.unit().cmdq)
+    w.unit().cmdq.issue = (commands, sync) => {
+      seen.push(w.host.memory.read64(cd0)) // CD Q0 as the SMMU sees it at each invalidation
+      return issue(commands, sync)
+    }
+    vf.attach(b)
+    expect(opsOf(w.unit().commandLog)).toEqual([CMDQ_OP.CFGI_CD, CMDQ_OP.CMD_SYNC, CMDQ_OP.CFGI_CD, CMDQ_OP.CMD_SYNC])
+    expect(seen.map((q0) => (q0 >> 31n) & 1n)).toEqual([0n, 1n]) // invalid, then the new CD
+    expect(w.unit().readSte(dev.id)).toEqual(steBefore)
+  })
   it('unmap of a stage-1 domain: range TLBI_NH_VA for the ASID, then CMD_SYNC', () => {
     const w = world()
     const { vf } = w.device()
@@ -84,8 +105,11 @@ describe('range invalidation split (Linux __arm_smmu_tlb_inv_range)', () => {
     expect(cmds.map(([q0]) => [Number((q0 >> 12n) & 0x1fn), Number((q0 >> 20n) & 0x1fn)])).toEqual([[0, 0], [0, 5]])
     expect(cmds[1]![1] & ~0xfffn).toBe(0x10_1000n)
   })
-  it('without RIL one command per page', () => {
+  it('without RIL one command per page, up to CMDQ_MAX_TLBI_OPS pages; beyond, one ASID / VMID-wide command', () => {
     expect(rangeInvalidations('s2-ipa', 3, 0, 0n, 3n * 4096n, false).length).toBe(3)
+    expect(rangeInvalidations('nh-va', 0, 1, 0n, 512n * 4096n, false).length).toBe(512)
+    expect(opsOf(rangeInvalidations('nh-va', 0, 1, 0n, 513n * 4096n, false))).toEqual([CMDQ_OP.TLBI_NH_ASID])
+    expect(opsOf(rangeInvalidations('s2-ipa', 3, 0, 0n, 1n << 30n, false))).toEqual([CMDQ_OP.TLBI_S12_VMALL])
   })
 })
 

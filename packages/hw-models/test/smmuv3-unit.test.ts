@@ -171,6 +171,21 @@ describe('SMMUv3 unit: configuration errors become events (§1.11)', () => {
     expect(s.hw.translate(12, 0, 0, false, s.out)).toBe(EVT_ID.C_BAD_SUBSTREAMID)
     expect(s.hw.translate(12, -1, 0, false, s.out)).not.toBe(EVT_ID.C_BAD_SUBSTREAMID)
   })
+  it('2-level CD tables: S1Fmt = 1 has 4 KiB leaves of 64 CDs, S1Fmt = 2 64 KiB leaves of 1024 (SMMUv3 STE.S1Fmt)', () => {
+    const s = smmu()
+    const L1 = 0x31_0000
+    const LEAF = 0x32_0000
+    s.mem.write64(L1 + 8, BigInt(LEAF) | 1n) // L1 descriptor 1: V, L2PTR
+    map4k(s.mem, S1_L0, 0, DATA, S1_RW, [0x41_0000, 0x42_0000, 0x43_0000])
+    cd(1, S1_L0).forEach((w, i) => s.mem.write64(LEAF + 1 * 64 + i * 8, w)) // slot 1 of that leaf
+    const S1FMT = (f: bigint) => f << 4n
+    s.ste(13, [V | cfg(5) | S1FMT(1n) | BigInt(L1) | (10n << 59n), 2n])
+    expect(s.hw.translate(13, 65, 0, false, s.out)).toBe(SmmuOutcome.OK) // 65 = leaf 1, slot 1
+    expect(s.out.oa).toBe(DATA)
+    s.ste(14, [V | cfg(5) | S1FMT(2n) | BigInt(L1) | (11n << 59n), 2n])
+    expect(s.hw.translate(14, 1025, 0, false, s.out)).toBe(SmmuOutcome.OK) // 1025 = leaf 1, slot 1
+    expect(s.hw.translate(14, 65, 0, false, s.out)).toBe(EVT_ID.C_BAD_CD) // leaf 0 is not valid
+  })
   it('an invalid CD (V = 0 or AA64 = 0) → C_BAD_CD', () => {
     const s = smmu()
     const words = cd(1, S1_L0)
@@ -304,6 +319,11 @@ describe('SMMUv3 unit: the queues (§1.1)', () => {
     const s = smmu()
     for (let i = 0; i < 5; i++) s.hw.translate(255, -1, i * 4096, false, s.out)
     expect(s.hw.readReg(SMMU_EVTQ_PROD) >>> 31).toBe(1)
+    // A second loss before software acknowledges leaves OVFLG as it is (it toggles only while it
+    // equals CONS.OVACKFLG), so the overflow stays visible.
+    s.hw.translate(255, -1, 5 * 4096, false, s.out)
+    expect(s.hw.readReg(SMMU_EVTQ_PROD) >>> 31).toBe(1)
+    expect(s.hw.stats.eventsLost).toBe(2)
     expect(s.events().length).toBe(4)
   })
 })

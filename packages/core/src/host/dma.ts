@@ -58,9 +58,10 @@ export class HostDma {
   }
 
   unitStats(unit: IommuUnit): UnitDmaStats {
+    const engine = this.engine // builds the unit index on first use
     const u = this.unitIndex.get(unit)
     if (u === undefined) throw fail('EOPNOTSUPP', 'host.dma', `${unit.name} has no hardware model`)
-    return this.engine.unitStatsOf(u)
+    return engine.unitStatsOf(u)
   }
 
   deviceStats(dev: Device): DeviceDmaStats {

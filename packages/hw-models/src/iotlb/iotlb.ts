@@ -7,7 +7,7 @@
  * LRU or FIFO. Invalidation by tag, by range and everything, each filterable by origin, so the
  * unit models can implement their architecture's rules (reference §1.7, §2.7, §3.5).
  *
- * Hot path (`lookup`, `hitInto`): typed arrays, no allocation. A unit's IOTLB has one writer at a
+ * Hot path (`lookup`, then `hitInto` on a hit): typed arrays, no allocation. A unit's IOTLB has one writer at a
  * time (DESIGN §5); lookups write too (LRU stamps, counters). Another thread may `attach` the
  * same buffer.
  */
@@ -241,57 +241,6 @@ export class Iotlb {
     return -1
   }
 
-  /**
-   * `lookup` and `hitInto` in one step (the translate() hot path): returns -1 on a miss (and
-   * leaves `out` alone), 1 on a permitted hit, 0 on a hit that `required` is denied (a permission
-   * fault recorded in `out`).
-   */
-  lookupInto(tagA: number, tagB: number, origin: number, iova: number, required: number, out: WalkResult): number {
-    const hdr = this.hdr
-    const n = hdr[H_NACTIVE]!
-    const keyBase = (origin << 1) | 1
-    const tags = this.tags
-    const ri = this.ri
-    const ways = this.ways
-    for (let k = 0; k < n; k++) {
-      const lg2 = hdr[H_ACTIVE + k]!
-      const pn = Math.floor(iova * INV2[lg2]!)
-      const base = pn * POW2[lg2]!
-      let e = ((hashKey(pn, tagA, tagB, lg2) >>> this.setShift) & this.setMask) * ways
-      const end = e + ways
-      for (; e < end; e++) {
-        if (tags[e] !== base) continue
-        const r = e << 4
-        if (ri[r + R_KEY] !== (keyBase | (lg2 << 8)) || ri[r + R_TAGA] !== tagA || ri[r + R_TAGB] !== tagB) continue
-        this.ctr[C_HITS]!++
-        if (this.lru) ri[r + R_STAMP] = hdr[H_CLOCK] = (hdr[H_CLOCK]! + 1) | 0
-        const pw = ri[r + R_PERM]!
-        const perm = pw & 63
-        const off = iova - base
-        out.reads = 0
-        out.duringTableWalk = false
-        out.level = (pw >>> 16) & 0xff
-        out.sizeLg2 = lg2
-        out.perm = perm
-        out.s1Perm = (pw >>> 8) & 63
-        out.leafLo = ri[r + R_ATTR]!
-        out.leafHi = 0
-        const f = e << 3
-        out.ipa = origin === ORIGIN_NESTED ? this.rf[f + R_IPA]! + off : 0
-        if ((perm & required) !== required) {
-          this.deny(origin, iova, required, out)
-          return 0
-        }
-        out.fault = 0
-        out.stage = origin === ORIGIN_S1 ? 1 : 2
-        out.oa = this.rf[f + R_OUT]! + off
-        return 1
-      }
-    }
-    this.ctr[C_MISSES]!++
-    return -1
-  }
-
   private deny(origin: number, iova: number, required: number, out: WalkResult): void {
     const s2 = origin === ORIGIN_S2 || (origin === ORIGIN_NESTED && (out.s1Perm & required) === required)
     out.fault = FAULT_PERMISSION
@@ -322,10 +271,7 @@ export class Iotlb {
     out.leafHi = 0
     out.ipa = origin === ORIGIN_NESTED ? this.rf[(e << 3) + R_IPA]! + off : 0
     if ((perm & required) !== required) {
-      const s2 = origin === ORIGIN_S2 || (origin === ORIGIN_NESTED && (s1Perm & required) === required)
-      out.fault = FAULT_PERMISSION
-      out.stage = s2 ? 2 : 1
-      out.faultAddress = s2 && origin === ORIGIN_NESTED ? out.ipa : iova
+      this.deny(origin, iova, required, out)
       return false
     }
     out.fault = 0

@@ -56,9 +56,9 @@ export class TranslationContext {
  */
 export function translate(tlb: Iotlb | null, ctx: TranslationContext, iova: number, required: number, out: WalkResult): boolean {
   if (tlb !== null) {
-    const hit = tlb.lookupInto(ctx.tagA, ctx.tagB, ctx.origin, iova, required, out)
+    const e = tlb.lookup(ctx.tagA, ctx.tagB, ctx.origin, iova)
     // A write denied by a cached writable-clean entry re-walks: with HTTU the walk marks it dirty.
-    if (hit === 1 || (hit === 0 && !ctx.hardwareDirty)) return hit === 1
+    if (e >= 0 && (tlb.hitInto(e, iova, required, out) || !ctx.hardwareDirty)) return out.fault === 0
   }
   return translateMiss(tlb, ctx, iova, required, out)
 }

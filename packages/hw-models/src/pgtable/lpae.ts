@@ -112,14 +112,13 @@ const P_R = 1, P_W = 2, P_X = 4, P_PR = 8, P_PW = 16, P_PX = 32
 const IPS_BY_BITS: Readonly<Record<number, number>> = { 32: 0, 36: 1, 40: 2, 42: 3, 44: 4, 48: 5, 52: 6 }
 
 /**
- * An HTTU descriptor update of the low word: sets `set` and clears `clear` atomically, unless
- * software changed the word since it was read (then the walk uses what it read, as a walk that
- * raced the update would). Returns the word the walk continues with.
+ * An HTTU descriptor update of the low word: sets `set` and clears `clear` atomically if the word
+ * is still `lo`. Returns the new word, or -1 when software changed the descriptor since it was
+ * read (the walk then reads this level again).
  */
 function hardwareUpdate(u32: Uint32Array, wi: number, lo: number, set: number, clear: number): number {
   const next = ((lo | set) & ~clear) >>> 0
-  Atomics.compareExchange(u32, wi, lo >>> 0, next)
-  return next
+  return Atomics.compareExchange(u32, wi, lo >>> 0, next) === lo >>> 0 ? next : -1
 }
 
 /** Permissions granted by a stage-1 leaf on its own (AP[2:1], PXN, UXN). */
@@ -451,6 +450,7 @@ export function walkLpae(mem: PhysicalMemory, fmt: PageTableFormat, root: number
     if ((lo & D_AF) === 0 && (flags & LpaeFlag.AFFD) === 0) {
       if ((flags & LpaeFlag.HA) === 0) return setFault(out, FaultKind.ACCESS_FLAG, stage, base - g, iova, reads)
       lo = hardwareUpdate(u32, wi, lo, D_AF, 0) // HTTU: set AF instead of faulting
+      if (lo < 0) continue // raced with software: read this level again
     }
     let perm = s1 ? s1LeafPerm(lo, hi) & ~deny : s2LeafPerm(lo, hi, (flags & LpaeFlag.XNX) !== 0)
     if ((perm & required) !== required) {
@@ -459,6 +459,7 @@ export function walkLpae(mem: PhysicalMemory, fmt: PageTableFormat, root: number
       const dirty = s1LeafPerm(lo & ~D_AP2, hi) & ~deny
       if ((dirty & required) !== required) return setPermFault(out, perm, stage, base - g, iova, reads)
       lo = hardwareUpdate(u32, wi, lo, 0, D_AP2)
+      if (lo < 0) continue // raced with software: read this level again
       perm = dirty
     }
     let oa = (hi & fmt.lvOaHiMask[g]!) * TWO32 + ((lo & fmt.lvOaLoMask[g]!) >>> 0)

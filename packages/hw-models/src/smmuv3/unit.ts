@@ -79,7 +79,7 @@ class ConfigFault {
   constructor(
     readonly eventId: number,
     /** Stage-2 fault on a CD fetch (nested): class CD, with the IPA. */
-    readonly s2Fetch: { kind: number; ipa: number } | null = null,
+    readonly s2Fetch: { kind: number; ipa: number; record: boolean } | null = null,
   ) {}
 }
 
@@ -675,7 +675,8 @@ export class Smmuv3 {
       if (!nested) return ipa
       const r = this.scratch
       if (!walk(this.mem, ste.s2!.format, ste.s2!.root, ipa, Perm.R, r)) {
-        return new ConfigFault(S.EVT_ID.F_TRANSLATION, { kind: r.fault, ipa })
+        // The stage-2 fault's own event (F_TRANSLATION / F_PERMISSION / ...), recorded per STE.S2R.
+        return new ConfigFault(FAULT_EVENT[r.fault] ?? S.EVT_ID.F_TRANSLATION, { kind: r.fault, ipa, record: ste.s2!.record })
       }
       return r.oa
     }
@@ -683,12 +684,14 @@ export class Smmuv3 {
     if (ste.s1Fmt === S.STE_S1FMT_LINEAR) {
       cdAddr = ste.s1ContextPtr + index * S.CD_SIZE
     } else {
-      const l1Addr = toPa(ste.s1ContextPtr + Math.floor(index / S.CD_L2_ENTRIES) * S.CD_L1_DESC_SIZE)
+      // S1Fmt 1: 4 KiB leaf tables of 64 CDs; S1Fmt 2: 64 KiB leaf tables of 1024 CDs.
+      const leafEntries = ste.s1Fmt === S.STE_S1FMT_64K_L2 ? S.CD_L2_ENTRIES : 4096 / S.CD_SIZE
+      const l1Addr = toPa(ste.s1ContextPtr + Math.floor(index / leafEntries) * S.CD_L1_DESC_SIZE)
       if (l1Addr instanceof ConfigFault) return l1Addr
       const l1 = this.readWords(l1Addr, 1)
       if (l1 === null) return new ConfigFault(S.EVT_ID.F_CD_FETCH)
       if (S.getField(l1, S.CD_L1.V) === 0n) return new ConfigFault(S.EVT_ID.C_BAD_CD)
-      cdAddr = Number(S.getField(l1, S.CD_L1.L2PTR) << 12n) + (index % S.CD_L2_ENTRIES) * S.CD_SIZE
+      cdAddr = Number(S.getField(l1, S.CD_L1.L2PTR) << 12n) + (index % leafEntries) * S.CD_SIZE
     }
     const pa = toPa(cdAddr)
     if (pa instanceof ConfigFault) return pa
@@ -749,7 +752,7 @@ export class Smmuv3 {
       out.fault = FaultKind.TRANSLATION
       if (c.s2Fetch !== null) {
         // Stage-2 fault while fetching a CD of a nested stream (class CD).
-        this.recordTranslationFault(sid, ssid, iova, write, c.eventId, true, S.EVT_CLASS_CD, c.s2Fetch.ipa)
+        if (c.s2Fetch.record) this.recordTranslationFault(sid, ssid, iova, write, c.eventId, true, S.EVT_CLASS_CD, c.s2Fetch.ipa)
         return c.eventId
       }
       this.recordEvent(this.configEvent(c.eventId, sid, ssid, iova, write))
@@ -812,8 +815,9 @@ export class Smmuv3 {
     const cons = this.get(R.SMMU_EVTQ_CONS)
     if (R.qFull(prod, cons, log2)) {
       this.stats.eventsLost++
-      // Overflow: PROD.OVFLG toggles so that it differs from CONS.OVACKFLG.
-      this.set(R.SMMU_EVTQ_PROD, (prod ^ R.Q_OVERFLOW_FLAG) >>> 0)
+      // Overflow: PROD.OVFLG toggles only when it equals CONS.OVACKFLG (no overflow pending), so
+      // that it differs from it until software acknowledges; further losses leave it alone.
+      if (((prod ^ cons) & R.Q_OVERFLOW_FLAG) === 0) this.set(R.SMMU_EVTQ_PROD, (prod ^ R.Q_OVERFLOW_FLAG) >>> 0)
       this.onInterrupt?.()
       return
     }
