@@ -1,5 +1,5 @@
-import type { Device, IommuDomain, Viommu } from '@iommu-sim/core'
-import { IOMMU_TEST_DEV_CACHE_DEFAULT, MOCK_DEV_CACHE_NUM } from './constants.js'
+import { fail, type Device, type IommuDomain, type Viommu } from '@iommu-sim/core'
+import { IOMMU_TEST_DEV_CACHE_DEFAULT, IOMMU_TEST_PASID_RESERVED, MOCK_DEV_CACHE_NUM } from './constants.js'
 
 /** What the mock IOMMU keeps per device (`struct mock_dev` + its translation state). */
 export class MockDeviceState {
@@ -10,7 +10,7 @@ export class MockDeviceState {
   /** PASID → domain. */
   private readonly pasidDomains = new Map<number, IommuDomain>()
   /** IOMMU_TEST_PASID_RESERVED: one-shot failure armed by the first attach. */
-  reservedPasidArmed = false
+  private reservedPasidArmed = false
   /** The vIOMMU of the nested domain the RID is attached to, and the device's virt_id on it. */
   viommu: Viommu | undefined
   vdevId = 0n
@@ -30,6 +30,23 @@ export class MockDeviceState {
   set rid(domain: IommuDomain) {
     this.ridDomain = domain
     this.program(undefined, domain)
+  }
+
+  /**
+   * The selftest's fault injection on PASID 1024, shared by every mock domain's set_dev_pasid
+   * (selftest.c mock_domain_set_dev_pasid_nop): a blocking attach disarms it; otherwise the first
+   * attach arms it and the next one fails with ENOMEM (and disarms it). Other PASIDs are untouched.
+   */
+  checkReservedPasid(pasid: number, blocking: boolean): void {
+    if (pasid !== IOMMU_TEST_PASID_RESERVED) return
+    if (blocking) {
+      this.reservedPasidArmed = false
+    } else if (this.reservedPasidArmed) {
+      this.reservedPasidArmed = false
+      throw fail('ENOMEM', 'set_dev_pasid', `PASID ${pasid} injected failure`)
+    } else {
+      this.reservedPasidArmed = true
+    }
   }
 
   pasid(pasid: number): IommuDomain | undefined {

@@ -315,6 +315,17 @@ describe('PASID ops (mock §A.9)', () => {
     expect(w.check(P, w.h2)).toBe(0)
     expect(w.detach(P)).toBe(0)
   })
+  it('IOMMU_TEST_PASID_RESERVED: attaching and detaching another PASID does not disarm it (only a blocking attach on 1024 does)', () => {
+    const w = pasidWorld()
+    const P = M.IOMMU_TEST_PASID_RESERVED
+    expect(w.attach(P, w.h1).rc).toBe(0)
+    expect(w.attach(7, w.h1).rc).toBe(0)
+    expect(w.detach(7)).toBe(0)
+    expect(w.attach(P, w.h2, true).rc).toBe(err('ENOMEM'))
+    expect(w.detach(P)).toBe(0) // blocking: disarms
+    expect(w.attach(P, w.h1).rc).toBe(0) // arms again
+    expect(w.detach(P)).toBe(0)
+  })
   it('a device without PASID support cannot attach a PASID (EINVAL)', () => {
     const t = selftest()
     const ioas = t.ioasAlloc()

@@ -14,7 +14,6 @@ import { USER_COPY_LIMIT } from './user-memory.js'
 import { selftestUnit } from './selftest.js'
 import type { Ioas } from '../iommufd/ioas.js'
 
-const U64_MAX = 0xffff_ffff_ffff_ffffn
 const MAP_FLAGS = C.IOMMU_IOAS_MAP_FIXED_IOVA | C.IOMMU_IOAS_MAP_WRITEABLE | C.IOMMU_IOAS_MAP_READABLE
 
 type Fields<T> = T extends L.StructLayout<infer F> ? F : never
@@ -154,14 +153,14 @@ export const ioasMapFile: Handler<typeof L.IOMMU_IOAS_MAP_FILE_LAYOUT> = (u) => 
   const c = u.cmd
   const flags = c.num('flags')
   if ((flags & ~MAP_FLAGS) !== 0) throw fail('EOPNOTSUPP', op, `unknown flags 0x${flags.toString(16)}`)
-  if (c.big('iova') >= U64_MAX || c.big('length') >= U64_MAX) throw fail('EOVERFLOW', op, 'iova or length ≥ ULONG_MAX')
+  if (c.big('iova') >= C.U64_MAX || c.big('length') >= C.U64_MAX) throw fail('EOVERFLOW', op, 'iova or length ≥ ULONG_MAX')
   if ((flags & (C.IOMMU_IOAS_MAP_READABLE | C.IOMMU_IOAS_MAP_WRITEABLE)) === 0) throw fail('EINVAL', op, 'neither READABLE nor WRITEABLE')
   u.ctx.getIoas(c.num('ioas_id'), op)
   const fd = c.num('fd')
   if (fd < 0 || u.proc.files.get(fd) === undefined) throw fail('EBADF', op, `fd ${fd} is not open`)
   const length = c.big('length')
   if (length === 0n) throw fail('EINVAL', op, 'length is 0')
-  if (c.big('start') + length - 1n > U64_MAX) throw fail('EOVERFLOW', op, 'start + length overflows')
+  if (c.big('start') + length - 1n > C.U64_MAX) throw fail('EOVERFLOW', op, 'start + length overflows')
   throw fail('EINVAL', op, `fd ${fd} is not a memfd, shmem or dma-buf file (the model has none)`)
 }
 

@@ -1,10 +1,13 @@
 /** Inclusive IOVA ranges (`struct iommu_iova_range`) and the few set operations IOAS needs. */
+import { U64_MAX } from '../uapi/constants.js'
+
 export interface IovaRange {
   readonly start: bigint
   readonly last: bigint
 }
 
-export const U64 = (1n << 64n) - 1n
+/** The largest u64 (kept under this name for the range code). */
+export const U64 = U64_MAX
 
 export function overlaps(aStart: bigint, aLast: bigint, bStart: bigint, bLast: bigint): boolean {
   return aStart <= bLast && bStart <= aLast

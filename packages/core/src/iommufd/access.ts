@@ -11,8 +11,8 @@ import { IOMMU_READ, IOMMU_WRITE } from '../uapi/constants.js'
 import type { AccessHook, Area } from '../ioas/io-pagetable.js'
 import type { Iommufd } from './context.js'
 import type { Ioas } from './ioas.js'
+import { U64_MAX } from '../uapi/constants.js'
 
-const U64_MAX = 0xffff_ffff_ffff_ffffn
 /** IOMMUFD_ACCESS_RW_WRITE (include/linux/iommufd.h). */
 const RW_WRITE = 1 << 0
 

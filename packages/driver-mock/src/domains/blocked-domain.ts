@@ -20,8 +20,8 @@ export class MockBlockedDomain implements IommuDomain {
 
   setDevPasid(dev: Device, pasid: number): void {
     const st = mockState(dev)
+    st.checkReservedPasid(pasid, true)
     st.deletePasid(pasid)
-    st.reservedPasidArmed = false
   }
 
   free(): void {}

@@ -49,7 +49,9 @@ export class MockNestedDomain implements IommuDomain {
 
   setDevPasid(dev: Device, pasid: number): void {
     if (dev.iommu !== this.unit) throw fail('EINVAL', 'set_dev_pasid', 'domain of another IOMMU')
-    mockState(dev).setPasid(pasid, this)
+    const st = mockState(dev)
+    st.checkReservedPasid(pasid, false)
+    st.setPasid(pasid, this)
   }
 
   /** mock_domain_cache_invalidate_user: entries copied one by one (per-entry struct rules). */

@@ -1,6 +1,6 @@
 import { IOMMU_READ, IOMMU_WRITE, fail, type Device, type DirtyOps, type IommuDomain, type IommuUnit } from '@iommu-sim/core'
 import { PhysicalMemoryError, type PhysicalMemory } from '@iommu-sim/hw-models'
-import { IOMMU_TEST_PASID_RESERVED, MOCK_FLAGS_DEVICE_NO_DIRTY } from '../constants.js'
+import { MOCK_FLAGS_DEVICE_NO_DIRTY } from '../constants.js'
 import { mockState } from '../device-state.js'
 import { MockPageTable, type WalkResult } from '../pagetable/mock-page-table.js'
 import type { MockHardware } from '../hardware/mock-hardware.js'
@@ -65,14 +65,7 @@ export class MockPagingDomain implements IommuDomain {
   setDevPasid(dev: Device, pasid: number): void {
     if (dev.iommu !== this.unit) throw fail('EINVAL', 'set_dev_pasid', `domain of ${this.unit.name} cannot attach a device behind ${dev.iommu.name}`)
     const st = mockState(dev)
-    if (pasid === IOMMU_TEST_PASID_RESERVED) {
-      // The selftest's one-shot failure: the second non-blocking attach on this PASID fails.
-      if (st.reservedPasidArmed) {
-        st.reservedPasidArmed = false
-        throw fail('ENOMEM', 'set_dev_pasid', `PASID ${pasid} injected failure`)
-      }
-      st.reservedPasidArmed = true
-    }
+    st.checkReservedPasid(pasid, false)
     if (this.dirtyOps !== undefined && (dev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) {
       throw fail('EINVAL', 'set_dev_pasid', 'a dirty-tracking domain cannot attach to a NO_DIRTY device')
     }

@@ -3,8 +3,8 @@
  * owns a mock device, and the access fd of CREATE_ACCESS.
  */
 import { IommufdObject, OpenFile, type Device, type IommufdAccess, type Iommufd, type IommufdDevice } from '@iommu-sim/core'
+import { U64_MAX } from '@iommu-sim/core'
 
-const U64_MAX = 0xffff_ffff_ffff_ffffn
 
 /**
  * IOMMUFD_OBJ_SELFTEST (`struct selftest_obj`, TYPE_IDEV): created by MOCK_DOMAIN. Destroying

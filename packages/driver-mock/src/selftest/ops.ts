@@ -22,8 +22,8 @@ import { MOCK_DEVICE_FLAGS, MOCK_NESTED_DOMAIN_IOTLB_ID_MAX, MOCK_DEV_CACHE_ID_M
 import type { MockIommuUnit } from '../unit.js'
 import { SelftestAccessFile, SelftestObject } from './objects.js'
 import * as T from './uapi.js'
+import { U64_MAX } from '@iommu-sim/core'
 
-const U64_MAX = 0xffff_ffff_ffff_ffffn
 /** The ACCESS_PAGES / ACCESS_RW size cap (selftest.c: "Prevent syzkaller from triggering a WARN_ON in kvzalloc()"). */
 const ACCESS_LENGTH_MAX = 16n * 1024n * 1024n
 /** Mock devices created by MOCK_DOMAIN get ids from here, clear of any realistic BDF/StreamID. */
