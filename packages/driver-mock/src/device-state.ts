@@ -62,11 +62,6 @@ export class MockDeviceState {
     this.pasidDomains.delete(pasid)
     this.program(pasid, undefined)
   }
-
-  /** PASIDs attached to something other than the blocked domain. */
-  get attachedPasids(): number[] {
-    return [...this.pasidDomains.keys()]
-  }
 }
 
 export function mockState(dev: Device): MockDeviceState {

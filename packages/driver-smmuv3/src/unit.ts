@@ -478,11 +478,6 @@ export class Smmuv3IommuUnit implements IommuUnit {
   get commandLog(): readonly (readonly [bigint, bigint])[] {
     return this.hw.commandLog
   }
-
-  /** CMDQ CONS/PROD, for tests. */
-  get cmdqPointers(): { prod: number; cons: number } {
-    return { prod: this.hw.readReg(SMMU_CMDQ_PROD), cons: this.hw.readReg(SMMU_CMDQ_CONS) }
-  }
 }
 
 /** Runs `fn`, turning the hardware model's out-of-frames error into the kernel's ENOMEM. */

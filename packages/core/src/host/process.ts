@@ -4,7 +4,6 @@ import { Iommufd } from '../iommufd/context.js'
 import { AddressSpace, PROT_READ, PROT_WRITE, type MmapOptions } from './address-space.js'
 import { FileTable, OpenFile } from './files.js'
 import type { Host } from './host.js'
-import type { Device } from './device.js'
 import { IommufdFile, VfioDeviceFile } from './vfio.js'
 
 export interface ProcessOptions {
@@ -116,11 +115,6 @@ export class Process {
   exit(): void {
     this.addressSpace.clear()
     this.files.closeAll()
-  }
-
-  /** Devices this process has open through VFIO. */
-  get openDevices(): Device[] {
-    return this.files.fds.map((fd) => this.files.get(fd)).filter((f): f is VfioDeviceFile => f instanceof VfioDeviceFile).map((f) => f.device)
   }
 }
 

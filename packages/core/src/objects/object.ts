@@ -23,9 +23,6 @@ export abstract class IommufdObject {
 
   /** Drops the references this object holds on others. Called once, after removal from the table. */
   abstract destroy(): void
-
-  /** Kernel-internal teardown hook run before a forced destroy (DEVICE revokes its vDEVICE). */
-  preDestroy(): void {}
 }
 
 /** Adds a long-term reference. */

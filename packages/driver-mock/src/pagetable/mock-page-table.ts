@@ -108,10 +108,6 @@ export class MockPageTable {
     return 2 ** (MOCK_PT_PAGE_SHIFT + LEVEL_BITS * level)
   }
 
-  get vaBits(): number {
-    return MOCK_PT_PAGE_SHIFT + LEVEL_BITS * this.levels
-  }
-
   private newTable(): number {
     const pa = this.mem.allocFrames(1)
     this.tables.add(pa)

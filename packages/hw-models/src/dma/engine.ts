@@ -85,7 +85,6 @@ export class DmaEngine {
   private readonly shardChains: Promise<unknown>[]
   private readonly local: ShardContext
   /** Milliseconds spent inside worker tasks (excludes messaging), for overhead accounting. */
-  workerMs = 0
 
   constructor(
     readonly memory: PhysicalMemory,
@@ -198,10 +197,7 @@ export class DmaEngine {
       if (busy[s] === 0) continue
       const task: DmaTask = { engine, batch: batch.buffers, count, shardUnits: this.shardUnits(s) }
       // One task per shard at a time: a unit's IOTLB has a single writer.
-      const run = this.shardChains[s]!.then(() => pool.run(task) as Promise<DmaTaskResult>).then((r) => {
-        this.workerMs += r.ms
-        return r
-      })
+      const run = this.shardChains[s]!.then(() => pool.run(task) as Promise<DmaTaskResult>)
       this.shardChains[s] = run.catch(() => {})
       runs.push(run)
     }

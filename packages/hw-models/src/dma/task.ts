@@ -20,7 +20,6 @@ export interface DmaTask {
 
 /** What a worker task returns (plain values). */
 export interface DmaTaskResult {
-  readonly ms: number
   readonly faults: number
   readonly bytes: number
 }

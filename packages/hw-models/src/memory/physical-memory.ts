@@ -28,8 +28,6 @@ export class PhysicalMemory {
   readonly u32: Uint32Array
   /** Same words as `u32`, for Atomics (ordered descriptor install / clear). */
   readonly i32: Int32Array
-  /** 64-bit (Float64) view of the same memory, e.g. for bulk copies of 8-byte-aligned data. */
-  readonly f64: Float64Array
   /** Frame allocator; `undefined` on a read-only attachment (a worker's view). */
   readonly frames: FrameAllocator | undefined
   /** Lazily created 64-bit view for {@link store64Atomic}. */
@@ -45,7 +43,6 @@ export class PhysicalMemory {
     this.u8 = new Uint8Array(this.buffer)
     this.u32 = new Uint32Array(this.buffer)
     this.i32 = new Int32Array(this.buffer)
-    this.f64 = new Float64Array(this.buffer)
     // Frame 0 is never handed out: physical address 0 doubles as "no table" in many formats.
     // A view attached to another thread's memory cannot allocate.
     this.frames = existing === undefined ? new FrameAllocator(bytes / FRAME_SIZE, 1) : undefined

@@ -233,11 +233,6 @@ export class PageTableFormat {
     return this.archLevel(this.topLevel)
   }
 
-  /** log2 bytes covered by one entry at generic level g. */
-  entrySizeLg2(g: number): number {
-    return this.lvShift[g]!
-  }
-
   /** Number of entries in a table at generic level g. */
   entriesAt(g: number): number {
     return this.lvIndexMask[g]! + 1

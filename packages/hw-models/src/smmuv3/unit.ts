@@ -509,11 +509,6 @@ export class Smmuv3 {
     return ((this.get(R.SMMU_EVTQ_PROD) ^ this.get(R.SMMU_EVTQ_CONS)) & ~R.Q_OVERFLOW_FLAG) !== 0
   }
 
-  /** Number of cached STE and CD configurations (tests use it to show caching is real). */
-  get cachedConfigs(): number {
-    return this.stes.size + this.contexts.size
-  }
-
   private readWords(pa: number, n: number): bigint[] | null {
     if (!this.mem.contains(pa, n * 8)) return null
     return S.readWords(this.mem.u8, pa, n)
