@@ -34,6 +34,8 @@ const PAGING_FLAGS = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PAR
 
 /** HUGE-format IOVA space: the page table's own range, capped at 2^53 by JS number precision. */
 const HUGE_APERTURE_END = (1n << 53n) - 1n
+/** IOVAs the model translates as JS numbers (hot path); anything above faults. */
+const MAX_SAFE_IOVA = 1n << 53n
 
 /** One instance of the selftest mock IOMMU (drivers/iommu/iommufd/selftest.c). */
 export class MockIommuUnit implements IommuUnit {
@@ -179,7 +181,7 @@ export class MockIommuUnit implements IommuUnit {
   /** A DMA through the unit: the same hardware walk the DMA engine runs. */
   translate(dev: Device, pasid: number | undefined, iova: bigint, write: boolean, out: Translation): void {
     const r = this.walkResult
-    const rc = iova < 2n ** 53n ? this.hw.translate(dev.id, pasid ?? -1, Number(iova), write, r) : MOCK_HW_TRANSLATION_FAULT
+    const rc = iova < MAX_SAFE_IOVA ? this.hw.translate(dev.id, pasid ?? -1, Number(iova), write, r) : MOCK_HW_TRANSLATION_FAULT
     if (rc === 0) {
       const size = 2 ** r.sizeLg2
       out.pa = r.oa

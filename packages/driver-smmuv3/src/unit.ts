@@ -84,6 +84,8 @@ import { Vsmmu, initVsmmu, vsmmuOps, VEVENT_FORWARDED } from './viommu.js'
 const STRTAB_SPLIT = 8
 const CMDQ_LOG2 = 8
 const EVTQ_LOG2 = 7
+/** IOVAs the model translates as JS numbers; anything above is an address-size fault. */
+const MAX_SAFE_IOVA = 1n << 53n
 /** `struct iommu_hw_info_arm_smmuv3` is 40 bytes. */
 export const HW_INFO_ARM_SMMUV3_SIZE = 40
 /** IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 */
@@ -424,7 +426,7 @@ export class Smmuv3IommuUnit implements IommuUnit {
   translate(dev: Device, pasid: number | undefined, iova: bigint, write: boolean, out: Translation): void {
     const master = smmuMaster(dev)
     const r = this.walk
-    const outcome = iova < 2n ** 53n ? this.hw.translate(master.sid, pasid ?? -1, Number(iova), write, r) : EVT_ID.F_ADDR_SIZE
+    const outcome = iova < MAX_SAFE_IOVA ? this.hw.translate(master.sid, pasid ?? -1, Number(iova), write, r) : EVT_ID.F_ADDR_SIZE
     if (outcome === SmmuOutcome.OK) {
       const size = 2 ** r.sizeLg2
       out.pa = r.oa

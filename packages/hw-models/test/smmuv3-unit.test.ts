@@ -186,6 +186,14 @@ describe('SMMUv3 unit: configuration errors become events (§1.11)', () => {
     expect(s.hw.translate(14, 1025, 0, false, s.out)).toBe(SmmuOutcome.OK) // 1025 = leaf 1, slot 1
     expect(s.hw.translate(14, 65, 0, false, s.out)).toBe(EVT_ID.C_BAD_CD) // leaf 0 is not valid
   })
+  it('a configuration that faulted is not cached: fixing the STE in memory takes effect without CFGI (QEMU smmuv3_get_config caches only decoded configs)', () => {
+    const s = smmu()
+    s.ste(15, [0n]) // V = 0
+    expect(s.hw.translate(15, -1, 0x2000, false, s.out)).toBe(EVT_ID.C_BAD_STE)
+    s.mem.write64(STRTAB + 15 * 64, V | cfg(4)) // bypass, no CFGI_STE
+    expect(s.hw.translate(15, -1, 0x2000, false, s.out)).toBe(SmmuOutcome.OK)
+    expect(s.out.oa).toBe(0x2000)
+  })
   it('an invalid CD (V = 0 or AA64 = 0) → C_BAD_CD', () => {
     const s = smmu()
     const words = cd(1, S1_L0)

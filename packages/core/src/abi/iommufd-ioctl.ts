@@ -15,8 +15,7 @@
  *    before EMSGSIZE, IOMMU_HWPT_INVALIDATE's entry_num always).
  */
 import * as C from '../uapi/constants.js'
-import { ERRNO, errnoOfError } from '../errors/errno.js'
-import { IommufdError } from '../errors/iommufd-error.js'
+import { ERRNO, negErrnoOrThrow } from '../errors/errno.js'
 import type { Iommufd } from '../iommufd/context.js'
 import type { Process } from '../host/process.js'
 import * as L from './layout.js'
@@ -100,9 +99,6 @@ export function iommufdIoctl(ctx: Iommufd, proc: Process, request: number, arg: 
     if (!ucmd.responded) ucmd.respond()
     return rc
   } catch (e) {
-    if (IommufdError.is(e)) return -e.errno
-    const errno = errnoOfError(e)
-    if (errno !== undefined) return -errno
-    throw e
+    return negErrnoOrThrow(e)
   }
 }

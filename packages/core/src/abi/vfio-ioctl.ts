@@ -4,8 +4,8 @@
  * VFIO's own conventions apply: `argsz` instead of `size`, EINVAL for unknown flags, and only
  * the output field is written back. The semantics are VfioDeviceFile's (host/vfio.ts).
  */
-import { ERRNO, errnoOfError } from '../errors/errno.js'
-import { fail, IommufdError } from '../errors/iommufd-error.js'
+import { ERRNO, negErrnoOrThrow } from '../errors/errno.js'
+import { fail } from '../errors/iommufd-error.js'
 import { IOMMU_NO_PASID } from '../uapi/constants.js'
 import type { Process } from '../host/process.js'
 import { IommufdFile, type VfioDeviceFile } from '../host/vfio.js'
@@ -118,9 +118,6 @@ export function vfioDeviceIoctl(file: VfioDeviceFile, proc: Process, request: nu
     if (req === K.VFIO_DEVICE_DETACH_IOMMUFD_PT) return detach(file, arg)
     return -ERRNO.ENOTTY
   } catch (e) {
-    if (IommufdError.is(e)) return -e.errno
-    const errno = errnoOfError(e)
-    if (errno !== undefined) return -errno
-    throw e
+    return negErrnoOrThrow(e)
   }
 }

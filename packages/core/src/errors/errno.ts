@@ -44,3 +44,10 @@ export function errnoOfError(e: unknown): number | undefined {
   const code = (e as { code?: unknown }).code
   return typeof code === 'string' && Object.hasOwn(ERRNO, code) ? ERRNO[code as ErrnoCode] : undefined
 }
+
+/** `-errno` for an errno-coded error (what a syscall returns); anything else is rethrown as a simulator bug. */
+export function negErrnoOrThrow(e: unknown): number {
+  const errno = errnoOfError(e)
+  if (errno === undefined) throw e
+  return -errno
+}

@@ -1,3 +1,3 @@
-export { ERRNO, errnoCode, errnoOfError, type ErrnoCode } from './errno.js'
+export { ERRNO, errnoCode, errnoOfError, negErrnoOrThrow, type ErrnoCode } from './errno.js'
 export { IommufdError, fail } from './iommufd-error.js'
 export { DmaFault, type DmaFaultInfo, type DmaFaultReason } from './dma-fault.js'

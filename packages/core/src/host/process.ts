@@ -1,5 +1,5 @@
-import { ERRNO, errnoOfError } from '../errors/errno.js'
-import { IommufdError, fail } from '../errors/iommufd-error.js'
+import { ERRNO, negErrnoOrThrow } from '../errors/errno.js'
+import { fail } from '../errors/iommufd-error.js'
 import { Iommufd } from '../iommufd/context.js'
 import { AddressSpace, PROT_READ, PROT_WRITE, type MmapOptions } from './address-space.js'
 import { FileTable, OpenFile } from './files.js'
@@ -123,9 +123,6 @@ function guard<T>(fn: () => T): T | number {
   try {
     return fn()
   } catch (e) {
-    if (IommufdError.is(e)) return -e.errno
-    const errno = errnoOfError(e)
-    if (errno !== undefined) return -errno
-    throw e
+    return negErrnoOrThrow(e)
   }
 }

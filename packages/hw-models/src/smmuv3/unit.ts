@@ -602,7 +602,9 @@ export class Smmuv3 {
     let ste = this.stes.get(sid)
     if (ste === undefined) {
       ste = this.decodeSte(sid)
-      this.stes.set(sid, ste)
+      // Only configurations that decode are cached, as QEMU's smmuv3_get_config does: an entry
+      // that faulted (bad STE, fetch abort) is read again next time.
+      if (!(ste instanceof ConfigFault)) this.stes.set(sid, ste)
     }
     return ste
   }
@@ -614,6 +616,7 @@ export class Smmuv3 {
     let c = this.contexts.get(key)
     if (c === undefined) {
       c = this.buildContext(sid, ssid)
+      if (c instanceof ConfigFault) return c // not cached (see steFor)
       this.contexts.set(key, c)
     }
     this.lastSid = sid
