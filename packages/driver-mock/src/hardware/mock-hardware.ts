@@ -8,6 +8,10 @@
 import { Perm, type DmaUnitModel, type ExternalUnitState, type PhysicalMemory, type WalkResult } from '@iommu-sim/hw-models'
 import { MOCK_PT_PAGE_SHIFT, mockFindLeaf, mockLeafLevel, mockLeafOutput, mockLeafReadable, mockLeafWritable, mockMarkDirty } from '../pagetable/mock-page-table.js'
 
+/** Leaf size per level and its inverse (hot path: no `2 **`, no division). */
+const LEAF_SIZE = Float64Array.from({ length: 8 }, (_, l) => 2 ** (MOCK_PT_PAGE_SHIFT + 9 * l))
+const LEAF_INV = Float64Array.from({ length: 8 }, (_, l) => 2 ** -(MOCK_PT_PAGE_SHIFT + 9 * l))
+
 /** translate() results besides 0 (translated). */
 export const MOCK_HW_TRANSLATION_FAULT = 1
 export const MOCK_HW_PERMISSION_FAULT = 2
@@ -122,19 +126,20 @@ export class MockHardware implements DmaUnitModel {
       return MOCK_HW_TRANSLATION_FAULT
     }
     const level = mockLeafLevel
-    if (write ? !mockLeafWritable(u32, e) : !mockLeafReadable(u32, e)) {
+    const readable = mockLeafReadable(u32, e)
+    const writable = mockLeafWritable(u32, e)
+    if (write ? !writable : !readable) {
       out.fault = 2
       out.faultAddress = iova
       return MOCK_HW_PERMISSION_FAULT
     }
     if (write && (d[slot * D_WORDS + D_FLAGS]! & FLAG_TRACKING) !== 0) mockMarkDirty(u32, e)
     const lg2 = MOCK_PT_PAGE_SHIFT + 9 * level
-    const size = 2 ** lg2
     out.fault = 0
     out.sizeLg2 = lg2
     out.level = level
-    out.oa = mockLeafOutput(u32, e) + (iova - Math.floor(iova / size) * size)
-    out.perm = (mockLeafReadable(u32, e) ? Perm.R | Perm.PR : 0) | (mockLeafWritable(u32, e) ? Perm.W | Perm.PW : 0)
+    out.oa = mockLeafOutput(u32, e) + (iova - Math.floor(iova * LEAF_INV[level]!) * LEAF_SIZE[level]!)
+    out.perm = (readable ? Perm.R | Perm.PR : 0) | (writable ? Perm.W | Perm.PW : 0)
     return 0
   }
 

@@ -43,6 +43,10 @@ export interface WalkResult {
   entryPa: number
 }
 
+/** Per level: 2^-shift (index by multiplication) and, per level count, the IOVA limit. */
+const LEVEL_INV = Float64Array.from({ length: 8 }, (_, l) => 2 ** -(MOCK_PT_PAGE_SHIFT + LEVEL_BITS * l))
+const LEVELS_LIMIT = Float64Array.from({ length: 8 }, (_, n) => 2 ** (MOCK_PT_PAGE_SHIFT + LEVEL_BITS * n))
+
 /** Level of the leaf the last `mockFindLeaf` found (a module-level scratch: no allocation). */
 export let mockLeafLevel = 0
 
@@ -55,10 +59,10 @@ function decodeAddr(lo: number, hi: number): number {
  * `iova` (0 if none), with its level in `mockLeafLevel`. Numbers only, no allocation.
  */
 export function mockFindLeaf(u32: Uint32Array, root: number, levels: number, iova: number): number {
-  if (!(iova >= 0 && iova < 2 ** (MOCK_PT_PAGE_SHIFT + LEVEL_BITS * levels))) return 0
+  if (!(iova >= 0 && iova < LEVELS_LIMIT[levels]!)) return 0
   let table = root
   for (let l = levels - 1; l >= 0; l--) {
-    const e = table + (Math.floor(iova / 2 ** (MOCK_PT_PAGE_SHIFT + LEVEL_BITS * l)) % ENTRIES) * 8
+    const e = table + (Math.floor(iova * LEVEL_INV[l]!) & (ENTRIES - 1)) * 8
     const lo = u32[e >>> 2]!
     if ((lo & PR) === 0) return 0
     const hi = u32[(e >>> 2) + 1]!
