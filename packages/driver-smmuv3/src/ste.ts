@@ -45,13 +45,14 @@ export function cdTableSte(table: { readonly base: number; readonly s1fmt: numbe
 }
 
 /** S2 translate (arm_smmu_make_s2_domain_ste). */
-export function s2Ste(pt: PageTable, vmid: number, oasBits: number, ats: boolean): Ste {
+export function s2Ste(pt: PageTable, vmid: number, oasBits: number, ats: boolean, s2fwb = false): Ste {
   const w = new Array<bigint>(8).fill(0n)
   const fmt = pt.format
   setField(w, STE.V, 1)
   setField(w, STE.CONFIG, STE_CFG_S2_TRANS)
   if (ats) setField(w, STE.EATS, 1)
   setField(w, STE.SHCFG, 1)
+  if (s2fwb) setField(w, STE.S2FWB, 1)
   setField(w, STE.S2VMID, vmid)
   setField(w, STE.S2T0SZ, 64 - fmt.inputBits)
   setField(w, STE.S2SL0, fmt.hwInfo['s2sl0'] ?? 2)

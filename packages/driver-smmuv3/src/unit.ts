@@ -38,6 +38,7 @@ import {
   IDR0_HTTU_SHIFT,
   STE_S1DSS_SSID0,
   STE_S1DSS_TERMINATE,
+  IDR3_FWB,
   IDR3_RIL,
   OAS_BITS,
   PhysicalMemoryError,
@@ -133,7 +134,7 @@ export class Smmuv3IommuUnit implements IommuUnit {
   readonly asids: IdAllocator
   readonly vmids: IdAllocator
   /** Features read from the ID registers at probe. */
-  readonly features: { s1: boolean; s2: boolean; nesting: boolean; ril: boolean; oasBits: number; sidBits: number; ssidBits: number; twoLevel: boolean; twoLevelCd: boolean; hd: boolean }
+  readonly features: { s1: boolean; s2: boolean; nesting: boolean; ril: boolean; oasBits: number; sidBits: number; ssidBits: number; twoLevel: boolean; twoLevelCd: boolean; s2fwb: boolean; hd: boolean }
   readonly masters = new Map<number, Smmuv3Master>()
   /** Events the host handled itself (bounded log, newest last). */
   readonly hostEvents: HostEvent[] = []
@@ -162,6 +163,7 @@ export class Smmuv3IommuUnit implements IommuUnit {
       ssidBits: (idr1 >>> 6) & 0x1f,
       twoLevel: (idr0 & IDR0_ST_LVL_2LVL) !== 0,
       twoLevelCd: (idr0 & IDR0_CD2L) !== 0,
+      s2fwb: (this.hw.readReg(SMMU_IDR3) & IDR3_FWB) !== 0,
       // IDR0.HTTU = 2: hardware Access flag and dirty state updates (ARM_SMMU_FEAT_HA | HD).
       hd: ((idr0 >>> IDR0_HTTU_SHIFT) & 3) === 2,
     }
@@ -408,7 +410,9 @@ export class Smmuv3IommuUnit implements IommuUnit {
   }
 
   getViommuSize(_dev: Device, type: number): number {
-    if (!this.features.nesting) return 0
+    // arm_smmu_get_viommu_size: nesting, and S2FWB (no device here is CANWBS) so the guest
+    // cannot make stage-2 memory non-coherent.
+    if (!this.features.nesting || !this.features.s2fwb) return 0
     return type === IOMMU_VIOMMU_TYPE_ARM_SMMUV3 ? 128 : 0
   }
 

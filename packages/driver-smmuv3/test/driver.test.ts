@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_DATA_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_VIOMMU_TYPE_ARM_SMMUV3, createHost } from '@iommu-sim/core'
-import { CMDQ_ERR_ILL, CMDQ_OP, SMMU_CMDQ_CONS, SMMU_GERROR, SMMU_GERRORN, SMMU_IDR0, SMMU_IDR5 } from '@iommu-sim/hw-models'
+import { CMDQ_ERR_ILL, CMDQ_OP, STE, getField, SMMU_CMDQ_CONS, SMMU_GERROR, SMMU_GERRORN, SMMU_IDR0, SMMU_IDR5 } from '@iommu-sim/hw-models'
 import { codeOf } from '@iommu-sim/testkit'
 import { Smmuv3IommuUnit, cmd, rangeInvalidations, smmuMaster, smmuv3Driver } from '../src/index.js'
 
@@ -150,6 +150,29 @@ describe('IOMMU_GET_HW_INFO for SMMUv3 (struct iommu_hw_info_arm_smmuv3)', () =>
     expect(v.getUint32(8, true)).toBe(w.unit().hw.readReg(SMMU_IDR0))
     expect(v.getUint32(8 + 20, true)).toBe(w.unit().hw.readReg(SMMU_IDR5))
     expect(v.getUint32(0, true)).toBe(0) // flags
+  })
+})
+
+describe('vIOMMU and S2FWB (arm_smmu_get_viommu_size, arm_smmu_make_s2_domain_ste)', () => {
+  it('the STE of a nest parent sets S2FWB when IDR3.FWB is present; without FWB (and no CANWBS device) VIOMMU_ALLOC is EOPNOTSUPP', () => {
+    const w = world()
+    const { dev, vf, devId } = w.device()
+    const ioasId = w.ictx.ioasAlloc().outIoasId
+    const parent = w.ictx.hwptAlloc({ devId, ptId: ioasId, flags: IOMMU_HWPT_ALLOC_NEST_PARENT }).outHwptId
+    vf.attach(parent)
+    expect(getField(w.unit().readSte(dev.id), STE.S2FWB)).toBe(1n)
+    expect(w.ictx.viommuAlloc({ type: IOMMU_VIOMMU_TYPE_ARM_SMMUV3, devId, hwptId: parent }).outViommuId).toBeGreaterThan(0)
+
+    const host = createHost({ drivers: [smmuv3Driver({ hardware: { s2fwb: false } })], memory: { bytes: 16 << 20 } })
+    const proc = host.createProcess()
+    const ictx = proc.iommufd()
+    const d = host.addDevice({ iommu: host.iommus[0]!, id: 0x10 })
+    const dvf = proc.vfioDevice(proc.open(d.cdevPath))
+    const id = dvf.bind(ictx)
+    const p = ictx.hwptAlloc({ devId: id, ptId: ictx.ioasAlloc().outIoasId, flags: IOMMU_HWPT_ALLOC_NEST_PARENT }).outHwptId
+    dvf.attach(p)
+    expect(getField((host.iommus[0] as Smmuv3IommuUnit).readSte(d.id), STE.S2FWB)).toBe(0n)
+    expect(codeOf(() => ictx.viommuAlloc({ type: IOMMU_VIOMMU_TYPE_ARM_SMMUV3, devId: id, hwptId: p }))).toBe('EOPNOTSUPP')
   })
 })
 

@@ -40,7 +40,7 @@ export class Smmuv3NestedDomain implements IommuDomain {
       if (cfg !== STE_CFG_ABORT && cfg !== STE_CFG_BYPASS) throw e
     }
     const parent = this.vsmmu.parent
-    const s2 = s2Ste(parent.pt, this.vsmmu.vmid, this.vsmmu.unit.features.oasBits, false)
+    const s2 = s2Ste(parent.pt, this.vsmmu.vmid, this.vsmmu.unit.features.oasBits, false, this.vsmmu.unit.features.s2fwb)
     const ste = cfg === STE_CFG_ABORT ? abortSte() : cfg === STE_CFG_BYPASS ? s2 : nestedSte(s2, this.ste, this.enableAts)
     master.domain = this
     master.vmaster = vsid === undefined ? undefined : { viommu: this.viommu, vsid }

@@ -94,7 +94,7 @@ export class Smmuv3PagingDomain implements IommuDomain {
     if (this.stage === 1) {
       this.unit.installS1(master, this)
     } else {
-      this.unit.installSte(master, s2Ste(this.pt, this.vmid, this.unit.features.oasBits, false))
+      this.unit.installSte(master, s2Ste(this.pt, this.vmid, this.unit.features.oasBits, false, this.nestParent && this.unit.features.s2fwb))
       if (master.cdTable !== undefined) this.unit.writeCd(master, 0, undefined)
     }
   }

@@ -55,6 +55,8 @@ export const IDR1_PRIQS_SHIFT = 11
 export const IDR1_EVTQS_SHIFT = 16
 export const IDR1_CMDQS_SHIFT = 21
 // IDR3
+/** IDR3.FWB: stage-2 forced write-back (STE.S2FWB). */
+export const IDR3_FWB = 1 << 8
 export const IDR3_RIL = 1 << 10
 // IDR5
 export const IDR5_GRAN4K = 1 << 4

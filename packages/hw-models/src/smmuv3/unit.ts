@@ -31,6 +31,8 @@ export interface Smmuv3Options {
   readonly vmid16?: boolean
   /** IDR3.RIL: range invalidation (default true). */
   readonly rangeInvalidation?: boolean
+  /** IDR3.FWB: STE.S2FWB is honoured (default true). Linux needs it (or CANWBS) for a vIOMMU. */
+  readonly s2fwb?: boolean
   /** IDR0.ATS (default true). */
   readonly ats?: boolean
   /** IDR0.HTTU: 0 none, 1 hardware Access flag update, 2 Access flag and dirty state (default 2). */
@@ -159,6 +161,7 @@ export class Smmuv3 {
       asid16: options.asid16 ?? true,
       vmid16: options.vmid16 ?? true,
       rangeInvalidation: options.rangeInvalidation ?? true,
+      s2fwb: options.s2fwb ?? true,
       ats: options.ats ?? true,
       httu: options.httu ?? 2,
       oasBits: options.oasBits ?? 48,
@@ -192,7 +195,7 @@ export class Smmuv3 {
     if (o.twoLevelStreamTable) idr0 |= R.IDR0_ST_LVL_2LVL
     this.set(R.SMMU_IDR0, idr0)
     this.set(R.SMMU_IDR1, (o.sidBits << R.IDR1_SIDSIZE_SHIFT) | (o.ssidBits << R.IDR1_SSIDSIZE_SHIFT) | (o.evtqLog2 << R.IDR1_EVTQS_SHIFT) | (o.cmdqLog2 << R.IDR1_CMDQS_SHIFT))
-    this.set(R.SMMU_IDR3, o.rangeInvalidation ? R.IDR3_RIL : 0)
+    this.set(R.SMMU_IDR3, (o.rangeInvalidation ? R.IDR3_RIL : 0) | (o.s2fwb ? R.IDR3_FWB : 0))
     let idr5 = R.oasEncoding(o.oasBits)
     if (o.granules.includes(4096)) idr5 |= R.IDR5_GRAN4K
     if (o.granules.includes(16384)) idr5 |= R.IDR5_GRAN16K
