@@ -84,7 +84,6 @@ export class Iommufd {
     this.attachEngine = new AttachEngine(
       (idev, pasid, ioas, immediate, op) => this.allocHwptPaging(idev, ioas, pasid, 0, immediate, undefined, true, op),
       (hwpt) => this.objects.remove(hwpt, false),
-      (hwpt) => this.objects.remove(hwpt, false),
     )
     this.viommuHost = {
       pageSize: host.pageSize,

@@ -46,7 +46,7 @@ export class IommufdDevice extends IommufdObject {
 export class AttachEngine {
   constructor(
     private readonly allocAutoHwpt: (idev: IommufdDevice, pasid: number, ioas: Ioas, immediateAttach: boolean, op: string) => HwptPaging,
-    private readonly abandonAutoHwpt: (hwpt: HwptPaging) => void,
+    /** Destroys an automatic HWPT (abandoned after a failed attach, or unused). */
     private readonly removeAuto: (hwpt: HwptPaging) => void,
   ) {}
 
@@ -159,7 +159,7 @@ export class AttachEngine {
       try {
         this.doReplace(idev, pasid, hwpt, op)
       } catch (e) {
-        this.abandonAutoHwpt(hwpt)
+        this.removeAuto(hwpt)
         throw e
       }
     }

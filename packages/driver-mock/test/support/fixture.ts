@@ -1,4 +1,4 @@
-import { IommufdError, createHost, type Device, type Host, type Iommufd, type Process, type VfioDeviceFile } from '@iommu-sim/core'
+import { createHost, type Device, type Host, type Iommufd, type Process, type VfioDeviceFile } from '@iommu-sim/core'
 import { mockDriver } from '../../src/index.js'
 
 export interface Fixture {
@@ -42,15 +42,7 @@ export function fixture(options: { units?: number; memoryBytes?: number; transpa
   }
 }
 
-/** The errno code a call throws (or undefined when it succeeds). */
-export function errOf(fn: () => unknown): string | undefined {
-  try {
-    fn()
-  } catch (e) {
-    if (IommufdError.is(e)) return e.code
-    throw e
-  }
-  return undefined
-}
+/** The errno code a call throws (or undefined when it succeeds): the testkit's `codeOf`. */
+export { codeOf as errOf } from '@iommu-sim/testkit'
 
 export const RW = 0b110 // IOMMU_IOAS_MAP_READABLE | WRITEABLE
