@@ -10,7 +10,7 @@
 import type { PhysicalMemory } from '../memory/physical-memory.js'
 import { FaultKind, FormatKind, IOMMU_READ, IOMMU_WRITE } from './constants.js'
 import { PageTableError } from './errors.js'
-import { EntryType, PageTableFormat, restrictPageSizes, type FormatCodec } from './format.js'
+import { EntryType, PageTableFormat, reservedAddressHiMask, restrictPageSizes, type FormatCodec } from './format.js'
 import type { WalkFetch } from '../walk/fetch.js'
 import type { WalkResult } from '../walk/result.js'
 import { setFault, setLeaf, setPermFault } from '../walk/fault.js'
@@ -149,7 +149,7 @@ export function amdV1Format(opts: AmdV1Options): PageTableFormat {
     inputBits, outputBits, signExtended: false, flags: (opts.forceCoherent ?? true) ? AmdV1Flag.FORCE_COHERENT : 0,
     leafLevels, contigLg2: [], pageSizesLg2: restrictPageSizes(sizes, opts.pageSizes, name), replicateGroups: true,
     archLevelBase: 1, archLevelStep: 1, hwInfo: { mode }, codec: amdCodec,
-    reservedHiMask: outputBits >= 52 ? 0 : H_ADDR & ~((1 << (outputBits - 32)) - 1),
+    reservedHiMask: reservedAddressHiMask(outputBits),
   })
 }
 

@@ -262,3 +262,11 @@ export function restrictPageSizes(supported: readonly number[], requested: reado
   if (out.length === 0) throw new RangeError(`${name}: pageSizes must not be empty`)
   return out
 }
+
+/**
+ * High-word mask of the physical-address bits [51:32] above `outputBits`: reserved (must be
+ * zero) in x86-64, VT-d second-stage and AMD-Vi v1 entries.
+ */
+export function reservedAddressHiMask(outputBits: number): number {
+  return outputBits >= 52 ? 0 : 0xfffff & ~((1 << (outputBits - 32)) - 1)
+}

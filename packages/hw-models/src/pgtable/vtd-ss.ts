@@ -7,7 +7,7 @@
 import type { PhysicalMemory } from '../memory/physical-memory.js'
 import { FaultKind, FormatKind, IOMMU_READ, IOMMU_WRITE } from './constants.js'
 import { PageTableError } from './errors.js'
-import { EntryType, PageTableFormat, restrictPageSizes, type FormatCodec } from './format.js'
+import { EntryType, PageTableFormat, reservedAddressHiMask, restrictPageSizes, type FormatCodec } from './format.js'
 import type { WalkFetch } from '../walk/fetch.js'
 import type { WalkResult } from '../walk/result.js'
 import { setFault, setLeaf, setPermFault } from '../walk/fault.js'
@@ -125,7 +125,7 @@ export function vtdSsFormat(opts: VtdSsOptions): PageTableFormat {
     inputBits: 12 + 9 * levels, outputBits, signExtended: false, flags, leafLevels, contigLg2: [],
     pageSizesLg2: restrictPageSizes(supported, opts.pageSizes, name), replicateGroups: false,
     archLevelBase: 1, archLevelStep: 1, hwInfo: { aw: levels - 2, levels }, codec: vtdCodec,
-    reservedHiMask: outputBits >= 52 ? 0 : H_ADDR & ~((1 << (outputBits - 32)) - 1),
+    reservedHiMask: reservedAddressHiMask(outputBits),
   })
 }
 

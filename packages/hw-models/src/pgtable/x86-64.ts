@@ -9,7 +9,7 @@
 import type { PhysicalMemory } from '../memory/physical-memory.js'
 import { FaultKind, FormatKind, IOMMU_READ, IOMMU_WRITE } from './constants.js'
 import { PageTableError } from './errors.js'
-import { EntryType, PageTableFormat, restrictPageSizes, type FormatCodec } from './format.js'
+import { EntryType, PageTableFormat, reservedAddressHiMask, restrictPageSizes, type FormatCodec } from './format.js'
 import type { WalkFetch } from '../walk/fetch.js'
 import type { WalkResult } from '../walk/result.js'
 import { setFault, setLeaf, setPermFault } from '../walk/fault.js'
@@ -60,11 +60,6 @@ function x86EntryPerm(lo: number, hi: number, flags: number): number {
   let perm = P_PR | (rw || (flags & X86Flag.WPE) === 0 ? P_PW : 0) | (xd ? 0 : P_PX)
   if ((lo & US) !== 0) perm |= P_R | (rw ? P_W : 0) | (xd ? 0 : P_X)
   return perm
-}
-
-/** High-word mask of physical-address bits above `outputBits` (reserved). */
-function hiReservedMask(outputBits: number): number {
-  return outputBits >= 52 ? 0 : (H_ADDR & ~((1 << (outputBits - 32)) - 1))
 }
 
 const x86Codec: FormatCodec = {
@@ -122,7 +117,7 @@ export function x86_64Format(opts: X86_64Options): PageTableFormat {
     inputBits: levels === 5 ? 57 : 48, outputBits, signExtended: true, flags, leafLevels, contigLg2: [],
     pageSizesLg2: restrictPageSizes(supported, opts.pageSizes, name), replicateGroups: false,
     archLevelBase: 1, archLevelStep: 1, hwInfo: { levels, fspm: levels === 5 ? 1 : 0 }, codec: x86Codec,
-    reservedHiMask: hiReservedMask(outputBits) | ((flags & X86Flag.NXE) === 0 ? H_XD : 0),
+    reservedHiMask: reservedAddressHiMask(outputBits) | ((flags & X86Flag.NXE) === 0 ? H_XD : 0),
   })
 }
 
